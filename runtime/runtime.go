@@ -1,0 +1,443 @@
+// Package runtime is the one seam between what comp wants (the planner and reconciler) and how
+// containers are run (Docker Engine, the embedded engine). It holds the Runtime interface, the
+// backend-neutral specs and observations it speaks in, and the error classes backends map onto.
+// It must not import compose-go: specs are plain data built by package project.
+package runtime
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// Runtime runs containers, networks and volumes for comp. Every method is safe for concurrent
+// use. Objects are found by the labels comp put on them (see ListOptions), never by parsing names.
+// Errors are classified with ErrNotFound, ErrConflict, ErrInvalidArgument, ErrUnavailable or
+// ErrNotImplemented where that applies.
+type Runtime interface {
+	// Name is the runtime's name as chosen with --runtime ("docker", "embedded").
+	Name() string
+	// Info describes the engine; an unreachable engine gives ErrUnavailable.
+	Info(ctx context.Context) (Info, error)
+	// Close releases the connection to the engine.
+	Close() error
+
+	ContainerRuntime
+	NetworkRuntime
+	VolumeRuntime
+	ImageRuntime
+
+	// Events streams container events of the given project ("" for all) until ctx ends.
+	// The error channel receives at most one error and is then closed.
+	Events(ctx context.Context, project string) (<-chan Event, <-chan error)
+}
+
+// ContainerRuntime is the container half of Runtime.
+type ContainerRuntime interface {
+	ListContainers(ctx context.Context, opts ListOptions) ([]Container, error)
+	InspectContainer(ctx context.Context, idOrName string) (Container, error)
+	// CreateContainer creates (but does not start) a container and returns its ID.
+	CreateContainer(ctx context.Context, spec ContainerSpec) (string, error)
+	StartContainer(ctx context.Context, id string) error
+	// StopContainer sends the stop signal, waits up to timeout (nil: the container's own
+	// stop timeout, else 10s), then kills.
+	StopContainer(ctx context.Context, id string, timeout *time.Duration) error
+	KillContainer(ctx context.Context, id string, signal string) error
+	RestartContainer(ctx context.Context, id string, timeout *time.Duration) error
+	// RemoveContainer removes a container; Force kills a running one first, Volumes removes
+	// its anonymous volumes.
+	RemoveContainer(ctx context.Context, id string, opts RemoveOptions) error
+	RenameContainer(ctx context.Context, id string, newName string) error
+	// WaitContainer blocks until the container is not running and returns its exit code.
+	WaitContainer(ctx context.Context, id string) (int, error)
+	// Logs writes the container's output as lines to sink until the output ends (or, with
+	// Follow, until the container stops or ctx ends).
+	Logs(ctx context.Context, id string, opts LogOptions, sink func(LogLine)) error
+	// Attach connects streams to a created or running container; call before StartContainer
+	// to see all output. The returned function waits for the streams to close.
+	Attach(ctx context.Context, id string, streams AttachStreams) (wait func() error, err error)
+	// Exec runs a command inside a running container and returns its exit code.
+	Exec(ctx context.Context, id string, spec ExecSpec) (int, error)
+	// Top lists the processes running in a container.
+	Top(ctx context.Context, id string) (Top, error)
+}
+
+// NetworkRuntime is the network half of Runtime.
+type NetworkRuntime interface {
+	ListNetworks(ctx context.Context, opts ListOptions) ([]Network, error)
+	InspectNetwork(ctx context.Context, idOrName string) (Network, error)
+	CreateNetwork(ctx context.Context, spec NetworkSpec) (Network, error)
+	RemoveNetwork(ctx context.Context, idOrName string) error
+}
+
+// VolumeRuntime is the volume half of Runtime.
+type VolumeRuntime interface {
+	ListVolumes(ctx context.Context, opts ListOptions) ([]Volume, error)
+	InspectVolume(ctx context.Context, name string) (Volume, error)
+	CreateVolume(ctx context.Context, spec VolumeSpec) (Volume, error)
+	RemoveVolume(ctx context.Context, name string, force bool) error
+}
+
+// ImageRuntime is the image half of Runtime.
+type ImageRuntime interface {
+	ListImages(ctx context.Context) ([]Image, error)
+	// InspectImage returns a local image by reference or ID, or ErrNotFound.
+	InspectImage(ctx context.Context, ref string) (Image, error)
+	// PullImage pulls ref; progress (may be nil) receives status updates.
+	PullImage(ctx context.Context, ref string, progress func(PullProgress)) error
+	RemoveImage(ctx context.Context, ref string, force bool) error
+}
+
+// Info describes an engine.
+type Info struct {
+	Runtime       string // "docker", "embedded"
+	ServerVersion string
+	APIVersion    string
+	OS, Arch      string
+	// Features lists optional capabilities ("seccomp", …) for `comp version`.
+	Features []string
+}
+
+// ListOptions selects objects by label. An empty Project selects every object that carries the
+// com.docker.compose.project label.
+type ListOptions struct {
+	Project string
+	// All includes stopped containers.
+	All bool
+	// Labels are further key=value filters; an empty value matches any value of the key.
+	Labels map[string]string
+}
+
+// Container states as the Docker Engine names them.
+const (
+	StateCreated    = "created"
+	StateRunning    = "running"
+	StatePaused     = "paused"
+	StateRestarting = "restarting"
+	StateRemoving   = "removing"
+	StateExited     = "exited"
+	StateDead       = "dead"
+)
+
+// Health states.
+const (
+	HealthNone      = ""
+	HealthStarting  = "starting"
+	HealthHealthy   = "healthy"
+	HealthUnhealthy = "unhealthy"
+)
+
+// Container is an observed container.
+type Container struct {
+	ID      string
+	Name    string // without Docker's leading slash
+	Image   string // the reference it was created from
+	ImageID string // the image's ID (digest) it runs
+	Command string
+	Labels  map[string]string
+
+	State    string
+	ExitCode int
+	Health   string
+	// RestartCount counts restarts by the runtime's restart policy.
+	RestartCount int
+	Created      time.Time
+	StartedAt    time.Time
+	FinishedAt   time.Time
+
+	Ports    []Port
+	Networks map[string]ContainerNetwork // by network name
+	Mounts   []Mount
+}
+
+// ContainerNetwork is a container's endpoint on one network.
+type ContainerNetwork struct {
+	NetworkID string
+	IPAddress string
+	Aliases   []string
+}
+
+// Port is a published (or only exposed, when HostPort is 0) container port.
+type Port struct {
+	HostIP        string
+	HostPort      uint16
+	ContainerPort uint16
+	Protocol      string // tcp, udp, sctp
+}
+
+// ContainerSpec is everything needed to create a container, backend-neutral.
+type ContainerSpec struct {
+	Name   string
+	Image  string
+	Labels map[string]string
+
+	// Entrypoint and Command override the image's when non-nil (an empty non-nil slice clears).
+	Entrypoint []string
+	Command    []string
+	Env        []string // KEY=VALUE
+	WorkingDir string
+	User       string
+	Hostname   string
+	Domainname string
+	Tty        bool
+	StdinOpen  bool
+
+	// NetworkMode is "" (attach to Networks), "host", "none", or "container:NAME".
+	NetworkMode string
+	Networks    []NetworkAttachment
+	Ports       []PortSpec
+	Expose      []string
+	ExtraHosts  []string // host:ip
+	DNS         []string
+	DNSSearch   []string
+	DNSOptions  []string
+	MacAddress  string
+
+	Mounts []Mount
+	Tmpfs  map[string]string // target -> options
+	// VolumesFrom lists "container:NAME[:ro|rw]" references.
+	VolumesFrom []string
+
+	Restart     RestartPolicy
+	Healthcheck *Healthcheck
+	StopSignal  string
+	StopTimeout *time.Duration
+	Init        *bool
+
+	Privileged  bool
+	CapAdd      []string
+	CapDrop     []string
+	SecurityOpt []string
+	ReadOnly    bool
+	IPC         string
+	PID         string
+	GroupAdd    []string
+	Sysctls     map[string]string
+	Ulimits     []Ulimit
+	Resources   Resources
+	Log         LogConfig
+}
+
+// NetworkAttachment connects a container to a network by the network's runtime name.
+type NetworkAttachment struct {
+	Network     string
+	Aliases     []string
+	IPv4Address string
+	IPv6Address string
+	MacAddress  string
+	// Priority orders attachments; the highest is connected first (it gets the default route).
+	Priority int
+}
+
+// PortSpec publishes a container port. HostPort may be "" (a random port), a number or a
+// range "8000-8010".
+type PortSpec struct {
+	HostIP        string
+	HostPort      string
+	ContainerPort uint16
+	Protocol      string
+}
+
+// Mount types.
+const (
+	MountBind   = "bind"
+	MountVolume = "volume"
+	MountTmpfs  = "tmpfs"
+)
+
+// Mount is a bind mount, a volume (named, or anonymous when Source is ""), or a tmpfs.
+type Mount struct {
+	Type     string
+	Source   string // host path for bind, volume name for volume
+	Target   string
+	ReadOnly bool
+	// CreateHostPath creates a missing bind source folder, as Docker does for short syntax.
+	CreateHostPath bool
+	NoCopy         bool   // volume: do not copy image content into a new volume
+	TmpfsSize      int64  // bytes
+	TmpfsMode      uint32 // permission bits
+}
+
+// RestartPolicy is Docker's restart policy: Name is "no", "always", "on-failure" or
+// "unless-stopped".
+type RestartPolicy struct {
+	Name       string
+	MaxRetries int
+}
+
+// Healthcheck is a container healthcheck. Test is ["NONE"] to disable the image's,
+// ["CMD", …] or ["CMD-SHELL", "…"].
+type Healthcheck struct {
+	Test          []string
+	Interval      time.Duration
+	Timeout       time.Duration
+	StartPeriod   time.Duration
+	StartInterval time.Duration
+	Retries       int
+}
+
+// Ulimit is a resource limit of the container's processes.
+type Ulimit struct {
+	Name       string
+	Soft, Hard int64
+}
+
+// Resources are cgroup limits; zero means unlimited / default.
+type Resources struct {
+	Memory            int64 // bytes
+	MemorySwap        int64 // bytes, memory+swap; -1 unlimited
+	MemoryReservation int64
+	NanoCPUs          int64
+	CPUShares         int64
+	CPUSet            string
+	PidsLimit         int64
+	ShmSize           int64
+	OomKillDisable    bool
+}
+
+// LogConfig selects a log driver and its options (max-size, max-file…).
+type LogConfig struct {
+	Driver  string
+	Options map[string]string
+}
+
+// RemoveOptions controls RemoveContainer.
+type RemoveOptions struct {
+	Force   bool
+	Volumes bool
+}
+
+// Log streams.
+const (
+	Stdout = "stdout"
+	Stderr = "stderr"
+)
+
+// LogOptions selects which output Logs returns.
+type LogOptions struct {
+	Follow bool
+	// Tail is the number of last lines to return; negative means all.
+	Tail  int
+	Since time.Time
+	Until time.Time
+}
+
+// LogLine is one line of a container's output.
+type LogLine struct {
+	Stream string // Stdout or Stderr
+	Time   time.Time
+	Text   string // without the trailing newline
+}
+
+// AttachStreams are the streams connected by Attach; nil ones are not attached.
+type AttachStreams struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// Tty means the container has a TTY: output is one raw stream on Stdout.
+	Tty bool
+}
+
+// ExecSpec is a command run inside a running container.
+type ExecSpec struct {
+	Cmd        []string
+	Env        []string
+	User       string
+	WorkingDir string
+	Privileged bool
+	Tty        bool
+	Stdin      io.Reader
+	Stdout     io.Writer
+	Stderr     io.Writer
+	// Detach starts the command and returns at once with exit code 0.
+	Detach bool
+}
+
+// Top is a process listing.
+type Top struct {
+	Titles    []string
+	Processes [][]string
+}
+
+// Network is an observed network.
+type Network struct {
+	ID       string
+	Name     string
+	Driver   string
+	Labels   map[string]string
+	Internal bool
+	Subnets  []string
+}
+
+// NetworkSpec is everything needed to create a network.
+type NetworkSpec struct {
+	Name       string
+	Driver     string
+	DriverOpts map[string]string
+	Labels     map[string]string
+	Internal   bool
+	Attachable bool
+	EnableIPv6 bool
+	IPAM       IPAM
+}
+
+// IPAM is a network's address management.
+type IPAM struct {
+	Driver string
+	Pools  []IPAMPool
+}
+
+// IPAMPool is one subnet of a network.
+type IPAMPool struct {
+	Subnet  string
+	Gateway string
+	IPRange string
+}
+
+// Volume is an observed volume.
+type Volume struct {
+	Name       string
+	Driver     string
+	Labels     map[string]string
+	Mountpoint string
+	CreatedAt  time.Time
+}
+
+// VolumeSpec is everything needed to create a volume.
+type VolumeSpec struct {
+	Name       string
+	Driver     string
+	DriverOpts map[string]string
+	Labels     map[string]string
+}
+
+// Image is a local image.
+type Image struct {
+	ID          string // sha256:…
+	RepoTags    []string
+	RepoDigests []string
+	Size        int64
+	Created     time.Time
+	Labels      map[string]string
+}
+
+// PullProgress is one status update of a pull.
+type PullProgress struct {
+	Ref     string
+	Layer   string
+	Status  string // "Pulling fs layer", "Downloading", "Pull complete", …
+	Current int64
+	Total   int64
+}
+
+// Event is a container event.
+type Event struct {
+	Time      time.Time
+	Action    string // create, start, die, stop, kill, restart, destroy, health_status, …
+	Container string // ID
+	Name      string
+	Labels    map[string]string
+	// ExitCode is set for die events.
+	ExitCode int
+	// Health is set for health_status events.
+	Health string
+}
