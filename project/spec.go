@@ -1,0 +1,401 @@
+package project
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/comp-dev/comp/runtime"
+)
+
+// Version is comp's version, written in the com.docker.compose.version label.
+var Version = "0.1.0-dev"
+
+// ContainerOptions are the per-container facts a spec needs beyond the service itself.
+type ContainerOptions struct {
+	// Number is the replica number, from 1.
+	Number int
+	// Name overrides the container name (a temporary name while recreating, a one-off name).
+	Name string
+	// ImageID is the digest of the image the container will run, for the image label.
+	ImageID string
+	// Oneoff marks a `comp run` container.
+	Oneoff bool
+	// Replace names the container this one replaces (label com.docker.compose.replace).
+	Replace string
+}
+
+// ContainerSpec turns service s into the backend-neutral spec of one of its containers.
+func (p *Project) ContainerSpec(s types.ServiceConfig, o ContainerOptions) (runtime.ContainerSpec, error) {
+	hash, err := ConfigHash(s)
+	if err != nil {
+		return runtime.ContainerSpec{}, err
+	}
+	name := o.Name
+	if name == "" {
+		name = ContainerName(p.Name, s, o.Number)
+	}
+	labels := map[string]string{}
+	for k, v := range s.Labels {
+		labels[k] = v
+	}
+	for k, v := range s.CustomLabels {
+		labels[k] = v
+	}
+	for k, v := range p.ProjectLabels() {
+		labels[k] = v
+	}
+	labels[runtime.LabelService] = s.Name
+	labels[runtime.LabelContainerNumber] = strconv.Itoa(o.Number)
+	labels[runtime.LabelOneoff] = "False"
+	if o.Oneoff {
+		labels[runtime.LabelOneoff] = "True"
+	}
+	labels[runtime.LabelConfigHash] = hash
+	if fields, err := FieldDigests(s); err == nil {
+		labels[LabelConfigFields] = fields
+	}
+	labels[runtime.LabelDependsOn] = DependsOnLabel(s)
+	if o.ImageID != "" {
+		labels[runtime.LabelImage] = o.ImageID
+	}
+	if o.Replace != "" {
+		labels[runtime.LabelReplace] = o.Replace
+	}
+
+	spec := runtime.ContainerSpec{
+		Name:        name,
+		Image:       s.Image,
+		Labels:      labels,
+		Env:         environment(s.Environment),
+		WorkingDir:  s.WorkingDir,
+		User:        s.User,
+		Hostname:    s.Hostname,
+		Domainname:  s.DomainName,
+		Tty:         s.Tty,
+		StdinOpen:   s.StdinOpen,
+		Expose:      []string(s.Expose),
+		ExtraHosts:  s.ExtraHosts.AsList(":"),
+		DNS:         []string(s.DNS),
+		DNSSearch:   []string(s.DNSSearch),
+		DNSOptions:  s.DNSOpts,
+		MacAddress:  s.MacAddress,
+		StopSignal:  s.StopSignal,
+		Init:        s.Init,
+		Privileged:  s.Privileged,
+		CapAdd:      s.CapAdd,
+		CapDrop:     s.CapDrop,
+		SecurityOpt: s.SecurityOpt,
+		ReadOnly:    s.ReadOnly,
+		IPC:         s.Ipc,
+		PID:         s.Pid,
+		GroupAdd:    s.GroupAdd,
+		Sysctls:     map[string]string(s.Sysctls),
+		Restart:     restartPolicy(s),
+		Healthcheck: healthcheck(s.HealthCheck),
+		Resources:   resources(s),
+	}
+	sort.Strings(spec.ExtraHosts)
+	if s.Entrypoint != nil {
+		spec.Entrypoint = []string(s.Entrypoint)
+	}
+	if s.Command != nil {
+		spec.Command = []string(s.Command)
+	}
+	if s.StopGracePeriod != nil {
+		d := time.Duration(*s.StopGracePeriod)
+		spec.StopTimeout = &d
+	}
+	if s.Logging != nil {
+		spec.Log = runtime.LogConfig{Driver: s.Logging.Driver, Options: map[string]string(s.Logging.Options)}
+	}
+	for name, u := range s.Ulimits {
+		soft, hard := int64(u.Soft), int64(u.Hard)
+		if u.Single != 0 {
+			soft, hard = int64(u.Single), int64(u.Single)
+		}
+		spec.Ulimits = append(spec.Ulimits, runtime.Ulimit{Name: name, Soft: soft, Hard: hard})
+	}
+	sort.Slice(spec.Ulimits, func(i, j int) bool { return spec.Ulimits[i].Name < spec.Ulimits[j].Name })
+
+	if err := p.networking(s, &spec); err != nil {
+		return runtime.ContainerSpec{}, err
+	}
+	for _, port := range s.Ports {
+		spec.Ports = append(spec.Ports, runtime.PortSpec{
+			HostIP:        port.HostIP,
+			HostPort:      port.Published,
+			ContainerPort: uint16(port.Target),
+			Protocol:      defaultString(port.Protocol, "tcp"),
+		})
+	}
+	spec.Mounts, spec.VolumesFrom = p.mounts(s)
+	if len(s.Tmpfs) > 0 {
+		spec.Tmpfs = map[string]string{}
+		for _, t := range s.Tmpfs {
+			target, opts, _ := strings.Cut(t, ":")
+			spec.Tmpfs[target] = opts
+		}
+	}
+	return spec, nil
+}
+
+// ProjectLabels are the labels every object of the project carries.
+func (p *Project) ProjectLabels() map[string]string {
+	l := map[string]string{
+		runtime.LabelProject:     p.Name,
+		runtime.LabelWorkingDir:  p.WorkingDir,
+		runtime.LabelConfigFiles: strings.Join(p.ComposeFiles, ","),
+		runtime.LabelVersion:     Version,
+	}
+	if len(p.EnvFiles) > 0 {
+		l[runtime.LabelEnvironmentFile] = strings.Join(p.EnvFiles, ",")
+	}
+	return l
+}
+
+// DependsOnLabel encodes s's dependencies as Docker Compose does (svc:condition:restart,
+// comma-joined, sorted), so `down` and `restart` can rebuild the graph with no compose file.
+func DependsOnLabel(s types.ServiceConfig) string {
+	var deps []string
+	for name, d := range s.DependsOn {
+		deps = append(deps, fmt.Sprintf("%s:%s:%t", name, defaultString(d.Condition, types.ServiceConditionStarted), d.Restart))
+	}
+	sort.Strings(deps)
+	return strings.Join(deps, ",")
+}
+
+func (p *Project) networking(s types.ServiceConfig, spec *runtime.ContainerSpec) error {
+	switch mode := s.NetworkMode; {
+	case mode == "" || mode == "bridge" && len(s.Networks) > 0:
+	case strings.HasPrefix(mode, "service:"):
+		dep, err := p.GetService(strings.TrimPrefix(mode, "service:"))
+		if err != nil {
+			return fmt.Errorf("services.%s.network_mode: %w", s.Name, err)
+		}
+		spec.NetworkMode = "container:" + ContainerName(p.Name, dep, 1)
+		return nil
+	default:
+		spec.NetworkMode = mode
+		return nil
+	}
+	for _, key := range s.NetworksByPriority() {
+		cfg := s.Networks[key]
+		att := runtime.NetworkAttachment{Network: p.NetworkName(key)}
+		// Every container answers to its service name on each of its networks, like Compose.
+		att.Aliases = []string{s.Name}
+		if cfg != nil {
+			att.Aliases = append(att.Aliases, cfg.Aliases...)
+			att.IPv4Address = cfg.Ipv4Address
+			att.IPv6Address = cfg.Ipv6Address
+			att.MacAddress = cfg.MacAddress
+			att.Priority = cfg.Priority
+		}
+		spec.Networks = append(spec.Networks, att)
+	}
+	if spec.MacAddress != "" && len(spec.Networks) > 0 && spec.Networks[0].MacAddress == "" {
+		spec.Networks[0].MacAddress = spec.MacAddress
+	}
+	return nil
+}
+
+func (p *Project) mounts(s types.ServiceConfig) ([]runtime.Mount, []string) {
+	var mounts []runtime.Mount
+	for _, v := range s.Volumes {
+		m := runtime.Mount{Type: v.Type, Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly}
+		switch v.Type {
+		case types.VolumeTypeVolume:
+			if v.Source != "" {
+				m.Source = p.VolumeName(v.Source)
+			}
+			if v.Volume != nil {
+				m.NoCopy = v.Volume.NoCopy
+			}
+		case types.VolumeTypeBind:
+			// Short syntax creates a missing host folder, as Docker does; long syntax does
+			// only when bind.create_host_path says so (compose-go defaults it to true).
+			m.CreateHostPath = v.Bind == nil || bool(v.Bind.CreateHostPath)
+		case types.VolumeTypeTmpfs:
+			if v.Tmpfs != nil {
+				m.TmpfsSize = int64(v.Tmpfs.Size)
+				m.TmpfsMode = v.Tmpfs.Mode
+			}
+		}
+		mounts = append(mounts, m)
+	}
+	var from []string
+	for _, vf := range s.VolumesFrom {
+		ref, mode, _ := strings.Cut(vf, ":")
+		if strings.HasPrefix(ref, "container:") {
+			from = append(from, vf)
+			continue
+		}
+		name := ref
+		if dep, err := p.GetService(ref); err == nil {
+			name = ContainerName(p.Name, dep, 1)
+		}
+		if mode != "" {
+			name += ":" + mode
+		}
+		from = append(from, "container:"+name)
+	}
+	return mounts, from
+}
+
+// environment turns compose's mapping into KEY=VALUE, sorted; a variable with no value (unset
+// in the environment) is left out, as Compose does.
+func environment(m types.MappingWithEquals) []string {
+	var env []string
+	for k, v := range m {
+		if v == nil {
+			continue
+		}
+		env = append(env, k+"="+*v)
+	}
+	sort.Strings(env)
+	return env
+}
+
+func restartPolicy(s types.ServiceConfig) runtime.RestartPolicy {
+	if s.Restart != "" {
+		name, n, _ := strings.Cut(s.Restart, ":")
+		max, _ := strconv.Atoi(n)
+		return runtime.RestartPolicy{Name: name, MaxRetries: max}
+	}
+	if s.Deploy != nil && s.Deploy.RestartPolicy != nil {
+		rp := s.Deploy.RestartPolicy
+		var policy runtime.RestartPolicy
+		switch rp.Condition {
+		case "none", "":
+			policy.Name = "no"
+		case "on-failure":
+			policy.Name = "on-failure"
+		default: // "any"
+			policy.Name = "always"
+		}
+		if rp.MaxAttempts != nil {
+			policy.MaxRetries = int(*rp.MaxAttempts)
+		}
+		return policy
+	}
+	return runtime.RestartPolicy{Name: "no"}
+}
+
+func healthcheck(h *types.HealthCheckConfig) *runtime.Healthcheck {
+	if h == nil {
+		return nil
+	}
+	if h.Disable {
+		return &runtime.Healthcheck{Test: []string{"NONE"}}
+	}
+	hc := &runtime.Healthcheck{Test: []string(h.Test)}
+	dur := func(d *types.Duration) time.Duration {
+		if d == nil {
+			return 0
+		}
+		return time.Duration(*d)
+	}
+	hc.Interval = dur(h.Interval)
+	hc.Timeout = dur(h.Timeout)
+	hc.StartPeriod = dur(h.StartPeriod)
+	hc.StartInterval = dur(h.StartInterval)
+	if h.Retries != nil {
+		hc.Retries = int(*h.Retries)
+	}
+	return hc
+}
+
+func resources(s types.ServiceConfig) runtime.Resources {
+	r := runtime.Resources{
+		Memory:            int64(s.MemLimit),
+		MemorySwap:        int64(s.MemSwapLimit),
+		MemoryReservation: int64(s.MemReservation),
+		NanoCPUs:          int64(s.CPUS * 1e9),
+		CPUShares:         s.CPUShares,
+		CPUSet:            s.CPUSet,
+		PidsLimit:         s.PidsLimit,
+		ShmSize:           int64(s.ShmSize),
+		OomKillDisable:    s.OomKillDisable,
+	}
+	if s.Deploy != nil {
+		if l := s.Deploy.Resources.Limits; l != nil {
+			if l.MemoryBytes != 0 {
+				r.Memory = int64(l.MemoryBytes)
+			}
+			if l.NanoCPUs != 0 {
+				r.NanoCPUs = int64(float64(l.NanoCPUs) * 1e9)
+			}
+			if l.Pids != 0 {
+				r.PidsLimit = l.Pids
+			}
+		}
+		if res := s.Deploy.Resources.Reservations; res != nil && res.MemoryBytes != 0 {
+			r.MemoryReservation = int64(res.MemoryBytes)
+		}
+	}
+	return r
+}
+
+// NetworkSpec is the spec of the project's network key.
+func (p *Project) NetworkSpec(key string) runtime.NetworkSpec {
+	n := p.Networks[key]
+	labels := map[string]string{}
+	for k, v := range n.Labels {
+		labels[k] = v
+	}
+	for k, v := range n.CustomLabels {
+		labels[k] = v
+	}
+	labels[runtime.LabelProject] = p.Name
+	labels[runtime.LabelNetwork] = key
+	labels[runtime.LabelVersion] = Version
+	spec := runtime.NetworkSpec{
+		Name:       p.NetworkName(key),
+		Driver:     n.Driver,
+		DriverOpts: map[string]string(n.DriverOpts),
+		Labels:     labels,
+		Internal:   n.Internal,
+		Attachable: n.Attachable,
+		EnableIPv6: n.EnableIPv6 != nil && *n.EnableIPv6,
+		IPAM:       runtime.IPAM{Driver: n.Ipam.Driver},
+	}
+	for _, pool := range n.Ipam.Config {
+		if pool == nil {
+			continue
+		}
+		spec.IPAM.Pools = append(spec.IPAM.Pools, runtime.IPAMPool{Subnet: pool.Subnet, Gateway: pool.Gateway, IPRange: pool.IPRange})
+	}
+	return spec
+}
+
+// VolumeSpec is the spec of the project's volume key.
+func (p *Project) VolumeSpec(key string) runtime.VolumeSpec {
+	v := p.Volumes[key]
+	labels := map[string]string{}
+	for k, val := range v.Labels {
+		labels[k] = val
+	}
+	for k, val := range v.CustomLabels {
+		labels[k] = val
+	}
+	labels[runtime.LabelProject] = p.Name
+	labels[runtime.LabelVolume] = key
+	labels[runtime.LabelVersion] = Version
+	return runtime.VolumeSpec{
+		Name:       p.VolumeName(key),
+		Driver:     v.Driver,
+		DriverOpts: map[string]string(v.DriverOpts),
+		Labels:     labels,
+	}
+}
+
+func defaultString(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
