@@ -1,0 +1,267 @@
+package planner
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/comp-dev/comp/project"
+	"github.com/comp-dev/comp/runtime"
+)
+
+// load writes yaml as compose.yaml in a temporary folder named "demo" and loads it.
+func load(t *testing.T, yaml string) *project.Project {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "demo")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := project.Load(context.Background(), project.Options{Files: []string{filepath.Join(dir, "compose.yaml")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// running is the observed container that `up` would have created for service s, replica n.
+func running(t *testing.T, p *project.Project, service string, n int, imageID string) runtime.Container {
+	t.Helper()
+	s, err := p.GetService(service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := p.ContainerSpec(s, project.ContainerOptions{Number: n, ImageID: imageID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nets := map[string]runtime.ContainerNetwork{}
+	for _, a := range spec.Networks {
+		nets[a.Network] = runtime.ContainerNetwork{}
+	}
+	return runtime.Container{ID: spec.Name + "-id", Name: spec.Name, Image: s.Image, ImageID: imageID,
+		Labels: spec.Labels, State: runtime.StateRunning, Networks: nets}
+}
+
+const chain = `
+services:
+  db:
+    image: busybox
+    volumes: [data:/data]
+  api:
+    image: busybox
+    depends_on:
+      db: {condition: service_healthy}
+  web:
+    image: busybox
+    depends_on: [api]
+    ports: ["8080:80"]
+volumes:
+  data:
+`
+
+// summary renders a plan as "Action Name" lines, sorted as planned.
+func summary(plan *Plan) string {
+	var lines []string
+	for _, s := range plan.Steps {
+		lines = append(lines, string(s.Action)+" "+s.Name)
+	}
+	return strings.Join(lines, "\n")
+}
+
+func TestUp(t *testing.T) {
+	p := load(t, chain)
+	images := map[string]string{"busybox": "sha256:aaa"}
+	all := func() []runtime.Container {
+		return []runtime.Container{
+			running(t, p, "db", 1, "sha256:aaa"),
+			running(t, p, "api", 1, "sha256:aaa"),
+			running(t, p, "web", 1, "sha256:aaa"),
+		}
+	}
+	world := func(cs []runtime.Container) Observed {
+		return Observed{Containers: cs, Images: images,
+			Networks: []runtime.Network{{Name: "demo_default"}}, Volumes: []runtime.Volume{{Name: "demo_data"}}}
+	}
+	cases := []struct {
+		name    string
+		p       *project.Project
+		obs     Observed
+		opts    UpOptions
+		want    string
+		reasons map[string]string
+	}{
+		{
+			name: "creates everything from nothing, image first",
+			p:    p,
+			obs:  Observed{},
+			want: "Pull busybox\nCreateNetwork demo_default\nCreateVolume demo_data\nCreate demo-db-1\nCreate demo-api-1\nCreate demo-web-1",
+		},
+		{
+			name: "keeps running up-to-date containers",
+			p:    p, obs: world(all()),
+			want: "Keep demo-db-1\nKeep demo-api-1\nKeep demo-web-1",
+		},
+		{
+			name: "starts a stopped container",
+			p:    p,
+			obs: func() Observed {
+				cs := all()
+				cs[1].State = runtime.StateExited
+				return world(cs)
+			}(),
+			want: "Keep demo-db-1\nStart demo-api-1\nKeep demo-web-1",
+		},
+		{
+			name:    "recreates only the service whose config changed and says which field",
+			p:       load(t, strings.Replace(chain, "ports: [\"8080:80\"]", "ports: [\"8081:80\"]", 1)),
+			obs:     world(all()),
+			want:    "Keep demo-db-1\nKeep demo-api-1\nRecreate demo-web-1",
+			reasons: map[string]string{"demo-web-1": "config changed: ports"},
+		},
+		{
+			name:    "recreates when the image changed",
+			p:       p,
+			obs:     Observed{Containers: all(), Images: map[string]string{"busybox": "sha256:bbb"}, Networks: world(nil).Networks, Volumes: world(nil).Volumes},
+			want:    "Recreate demo-db-1\nRecreate demo-api-1\nRecreate demo-web-1",
+			reasons: map[string]string{"demo-db-1": "image changed"},
+		},
+		{
+			name: "force-recreate recreates all", p: p, obs: world(all()), opts: UpOptions{ForceRecreate: true},
+			want: "Recreate demo-db-1\nRecreate demo-api-1\nRecreate demo-web-1",
+		},
+		{
+			name: "no-recreate keeps changed containers",
+			p:    load(t, strings.Replace(chain, "8080:80", "8081:80", 1)),
+			obs:  world(all()), opts: UpOptions{NoRecreate: true},
+			want: "Keep demo-db-1\nKeep demo-api-1\nKeep demo-web-1",
+		},
+		{
+			name: "scale up numbers new replicas after the highest",
+			p:    p, obs: world(all()), opts: UpOptions{Scale: map[string]int{"web": 3}},
+			want: "Keep demo-db-1\nKeep demo-api-1\nKeep demo-web-1\nCreate demo-web-2\nCreate demo-web-3",
+		},
+		{
+			name: "scale down removes the highest numbers",
+			p:    p,
+			obs:  world(append(all(), running(t, p, "web", 2, "sha256:aaa"), running(t, p, "web", 3, "sha256:aaa"))),
+			opts: UpOptions{Scale: map[string]int{"web": 1}},
+			want: "Keep demo-db-1\nKeep demo-api-1\nKeep demo-web-1\nRemove demo-web-2\nRemove demo-web-3",
+		},
+		{
+			name: "orphans are removed with --remove-orphans",
+			p:    p,
+			obs: func() Observed {
+				cs := all()
+				old := running(t, p, "web", 1, "sha256:aaa")
+				old.Name, old.ID = "demo-old-1", "old"
+				old.Labels = map[string]string{runtime.LabelService: "old", runtime.LabelContainerNumber: "1"}
+				return world(append(cs, old))
+			}(),
+			opts: UpOptions{RemoveOrphans: true},
+			want: "Keep demo-db-1\nKeep demo-api-1\nKeep demo-web-1\nRemove demo-old-1",
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			plan, err := Up(tc.p, tc.obs, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := summary(plan); got != tc.want {
+				t.Errorf("plan:\n%s\nwant:\n%s", got, tc.want)
+			}
+			for name, reason := range tc.reasons {
+				st := plan.Step(KindContainer + ":" + name)
+				if st == nil || st.Reason != reason {
+					t.Errorf("reason of %s = %+v, want %q", name, st, reason)
+				}
+			}
+		})
+	}
+}
+
+func TestUpOrdersContainersAfterTheirDependencies(t *testing.T) {
+	p := load(t, chain)
+	plan, err := Up(p, Observed{}, UpOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := plan.Step("Container:demo-web-1")
+	api := plan.Step("Container:demo-api-1")
+	db := plan.Step("Container:demo-db-1")
+	if !contains(web.After, api.ID) || contains(web.After, db.ID) {
+		t.Errorf("web waits for %v, want api and not db", web.After)
+	}
+	if !contains(api.After, db.ID) || !contains(api.After, "Network:demo_default") || !contains(api.After, "Image:busybox") {
+		t.Errorf("api waits for %v", api.After)
+	}
+	if !contains(db.After, "Volume:demo_data") {
+		t.Errorf("db waits for %v, want its volume", db.After)
+	}
+	if len(api.Waits) != 1 || api.Waits[0].Condition != "service_healthy" || api.Waits[0].Service != "db" {
+		t.Errorf("api waits on %+v", api.Waits)
+	}
+}
+
+func TestUpWarnsAboutOrphans(t *testing.T) {
+	p := load(t, chain)
+	old := runtime.Container{ID: "x", Name: "demo-old-1", Labels: map[string]string{runtime.LabelService: "old"}}
+	plan, err := Up(p, Observed{Containers: []runtime.Container{old}}, UpOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Warnings) != 1 || !strings.Contains(plan.Warnings[0], "Found orphan containers ([demo-old-1])") {
+		t.Errorf("warnings = %q", plan.Warnings)
+	}
+}
+
+func TestUpRefusesBadInput(t *testing.T) {
+	p := load(t, chain)
+	cases := []struct {
+		name string
+		obs  Observed
+		opts UpOptions
+		want string
+	}{
+		{"scale of an unknown service", Observed{}, UpOptions{Scale: map[string]int{"nope": 2}}, `no such service "nope"`},
+		{"pull never with a missing image", Observed{}, UpOptions{Pull: "never"}, "not present locally and the pull policy is never"},
+		{"incompatible recreate flags", Observed{}, UpOptions{ForceRecreate: true, NoRecreate: true}, "incompatible"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Up(p, tc.obs, tc.opts)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestUpExternalNetworkMustExist(t *testing.T) {
+	p := load(t, `
+services:
+  a: {image: busybox, networks: [outside]}
+networks:
+  outside: {external: true, name: shared}
+`)
+	_, err := Up(p, Observed{}, UpOptions{})
+	if err == nil || !strings.Contains(err.Error(), "network shared declared as external, but could not be found") {
+		t.Fatalf("err = %v", err)
+	}
+	plan, err := Up(p, Observed{ExternalNetworks: map[string]bool{"shared": true}}, UpOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range plan.Steps {
+		if st.Kind == KindNetwork {
+			t.Errorf("plan touches the external network: %s", st.ID)
+		}
+	}
+}
+
+func contains(list []string, s string) bool { return indexOf(list, s) >= 0 }
