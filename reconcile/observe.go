@@ -1,0 +1,116 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/comp-dev/comp/planner"
+	"github.com/comp-dev/comp/project"
+	"github.com/comp-dev/comp/runtime"
+)
+
+// Observe reads what the runtime has of project name: its containers (stopped ones too),
+// networks and volumes by label, and — when p is given — the external networks and volumes it
+// declares and the local images its services use.
+func Observe(ctx context.Context, rt runtime.Runtime, name string, p *project.Project) (planner.Observed, error) {
+	var obs planner.Observed
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var errs []error
+	fail := func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
+	}
+	list := runtime.ListOptions{Project: name, All: true}
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		cs, err := rt.ListContainers(ctx, list)
+		if err != nil {
+			fail(fmt.Errorf("list containers of project %s: %w", name, err))
+		}
+		obs.Containers = cs
+	}()
+	go func() {
+		defer wg.Done()
+		ns, err := rt.ListNetworks(ctx, list)
+		if err != nil {
+			fail(fmt.Errorf("list networks of project %s: %w", name, err))
+		}
+		obs.Networks = ns
+	}()
+	go func() {
+		defer wg.Done()
+		vs, err := rt.ListVolumes(ctx, list)
+		if err != nil {
+			fail(fmt.Errorf("list volumes of project %s: %w", name, err))
+		}
+		obs.Volumes = vs
+	}()
+	if p != nil {
+		obs.ExternalNetworks = map[string]bool{}
+		obs.ExternalVolumes = map[string]bool{}
+		obs.Images = map[string]string{}
+		for key, n := range p.Networks {
+			if !n.External {
+				continue
+			}
+			name := p.NetworkName(key)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := rt.InspectNetwork(ctx, name)
+				if err != nil && !errors.Is(err, runtime.ErrNotFound) {
+					fail(fmt.Errorf("inspect network %s: %w", name, err))
+				}
+				mu.Lock()
+				obs.ExternalNetworks[name] = err == nil
+				mu.Unlock()
+			}()
+		}
+		for key, v := range p.Volumes {
+			if !v.External {
+				continue
+			}
+			name := p.VolumeName(key)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := rt.InspectVolume(ctx, name)
+				if err != nil && !errors.Is(err, runtime.ErrNotFound) {
+					fail(fmt.Errorf("inspect volume %s: %w", name, err))
+				}
+				mu.Lock()
+				obs.ExternalVolumes[name] = err == nil
+				mu.Unlock()
+			}()
+		}
+		seen := map[string]bool{}
+		for _, s := range p.Services {
+			if seen[s.Image] {
+				continue
+			}
+			seen[s.Image] = true
+			ref := s.Image
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				img, err := rt.InspectImage(ctx, ref)
+				if err != nil {
+					if !errors.Is(err, runtime.ErrNotFound) {
+						fail(fmt.Errorf("inspect image %s: %w", ref, err))
+					}
+					return
+				}
+				mu.Lock()
+				obs.Images[ref] = img.ID
+				mu.Unlock()
+			}()
+		}
+	}
+	wg.Wait()
+	return obs, errors.Join(errs...)
+}
