@@ -1,0 +1,254 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/comp-dev/comp/planner"
+	"github.com/comp-dev/comp/runtime"
+)
+
+// fakeRuntime records the calls Apply makes and serves container states from memory.
+type fakeRuntime struct {
+	runtime.Runtime // calls not overridden panic: the test did not expect them
+
+	mu         sync.Mutex
+	calls      []string
+	containers map[string]runtime.Container
+	failCreate string // name whose creation fails
+	failStop   string
+	inspected  map[string]int
+}
+
+func newFake() *fakeRuntime {
+	return &fakeRuntime{containers: map[string]runtime.Container{}, inspected: map[string]int{}}
+}
+
+func (f *fakeRuntime) record(format string, args ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fmt.Sprintf(format, args...))
+}
+
+func (f *fakeRuntime) log() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return strings.Join(f.calls, "\n")
+}
+
+func (f *fakeRuntime) InspectImage(ctx context.Context, ref string) (runtime.Image, error) {
+	return runtime.Image{ID: "sha256:img"}, nil
+}
+
+func (f *fakeRuntime) CreateContainer(ctx context.Context, spec runtime.ContainerSpec) (string, error) {
+	f.record("create %s", spec.Name)
+	if spec.Name == f.failCreate || strings.HasSuffix(spec.Name, "_"+f.failCreate) && f.failCreate != "" {
+		return "", runtime.Classify(runtime.ErrConflict, errors.New("boom"))
+	}
+	f.mu.Lock()
+	f.containers[spec.Name] = runtime.Container{ID: spec.Name, Name: spec.Name, State: runtime.StateCreated, Labels: spec.Labels}
+	f.mu.Unlock()
+	return spec.Name, nil
+}
+
+func (f *fakeRuntime) StartContainer(ctx context.Context, id string) error {
+	f.record("start %s", id)
+	f.mu.Lock()
+	c := f.containers[id]
+	c.State = runtime.StateRunning
+	if c.Labels["test.healthcheck"] == "yes" {
+		c.Health = runtime.HealthStarting // as engines report a container with a healthcheck
+	}
+	f.containers[id] = c
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fakeRuntime) StopContainer(ctx context.Context, id string, timeout *time.Duration) error {
+	f.record("stop %s", id)
+	if id == f.failStop {
+		return errors.New("cannot stop")
+	}
+	return nil
+}
+
+func (f *fakeRuntime) RemoveContainer(ctx context.Context, id string, opts runtime.RemoveOptions) error {
+	f.record("remove %s", id)
+	return nil
+}
+
+func (f *fakeRuntime) RenameContainer(ctx context.Context, id, name string) error {
+	f.record("rename %s %s", id, name)
+	return nil
+}
+
+func (f *fakeRuntime) CreateNetwork(ctx context.Context, spec runtime.NetworkSpec) (runtime.Network, error) {
+	f.record("network %s", spec.Name)
+	return runtime.Network{Name: spec.Name}, nil
+}
+
+func (f *fakeRuntime) InspectContainer(ctx context.Context, id string) (runtime.Container, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.inspected[id]++
+	c, ok := f.containers[id]
+	if !ok {
+		return c, runtime.ErrNotFound
+	}
+	return c, nil
+}
+
+func (f *fakeRuntime) set(id string, change func(*runtime.Container)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.containers[id]
+	change(&c)
+	f.containers[id] = c
+}
+
+func containerStep(name, service string, after ...string) *planner.Step {
+	return &planner.Step{ID: "Container:" + name, Action: planner.CreateContainer, Kind: planner.KindContainer, Name: name,
+		Service: service, Start: true, After: after, Spec: &runtime.ContainerSpec{Name: name, Image: "busybox", Labels: map[string]string{}}}
+}
+
+func TestApplyRunsStepsAfterTheirDependencies(t *testing.T) {
+	f := newFake()
+	plan := &planner.Plan{Steps: []*planner.Step{
+		containerStep("web", "web", "Container:db"),
+		containerStep("db", "db", "Network:net"),
+		{ID: "Network:net", Action: planner.CreateNetwork, Kind: planner.KindNetwork, Name: "net", NetworkSpec: &runtime.NetworkSpec{Name: "net"}},
+	}}
+	var mu sync.Mutex
+	var events []string
+	err := Apply(context.Background(), plan, f, Options{Parallel: 1, Progress: func(e Event) {
+		mu.Lock()
+		events = append(events, e.ID()+" "+e.Status)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "network net\ncreate db\nstart db\ncreate web\nstart web"
+	if got := f.log(); got != want {
+		t.Errorf("calls:\n%s\nwant:\n%s", got, want)
+	}
+	if got := strings.Join(events, "\n"); !strings.Contains(got, "Container web Started") || !strings.Contains(got, "Network net Created") {
+		t.Errorf("events:\n%s", got)
+	}
+}
+
+func TestApplyCancelsOnlyTheDependentsOfAFailure(t *testing.T) {
+	f := newFake()
+	f.failCreate = "db"
+	plan := &planner.Plan{Steps: []*planner.Step{
+		containerStep("db", "db"),
+		containerStep("web", "web", "Container:db"),
+		containerStep("cache", "cache"),
+	}}
+	err := Apply(context.Background(), plan, f, Options{})
+	if err == nil || !strings.Contains(err.Error(), "create container db") {
+		t.Fatalf("err = %v", err)
+	}
+	log := f.log()
+	if strings.Contains(log, "create web") || !strings.Contains(log, "start cache") {
+		t.Errorf("calls:\n%s", log)
+	}
+}
+
+func TestRecreateReplacesTheOldContainerOnlyOnceTheNewOneExists(t *testing.T) {
+	f := newFake()
+	old := runtime.Container{ID: "0123456789abcdef", Name: "web", State: runtime.StateRunning}
+	st := containerStep("web", "web")
+	st.Action, st.Container, st.Reason = planner.RecreateContainer, &old, "config changed"
+	if err := Apply(context.Background(), &planner.Plan{Steps: []*planner.Step{st}}, f, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	want := "create 0123456789ab_web\nstop 0123456789abcdef\nremove 0123456789abcdef\nrename 0123456789ab_web web\nstart 0123456789ab_web"
+	if got := f.log(); got != want {
+		t.Errorf("calls:\n%s\nwant:\n%s", got, want)
+	}
+
+	// When the old container cannot be stopped, the new one is removed and the old one kept.
+	f = newFake()
+	f.failStop = old.ID
+	err := Apply(context.Background(), &planner.Plan{Steps: []*planner.Step{st}}, f, Options{})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if got := f.log(); strings.Contains(got, "remove 0123456789abcdef") || !strings.Contains(got, "remove 0123456789ab_web") {
+		t.Errorf("calls:\n%s", got)
+	}
+}
+
+func TestDependsOnConditions(t *testing.T) {
+	cases := []struct {
+		name      string
+		condition string
+		required  bool
+		becomes   func(*runtime.Container)
+		wantErr   string
+	}{
+		{"healthy dependency lets the dependent start", "service_healthy", true,
+			func(c *runtime.Container) { c.Health = runtime.HealthHealthy }, ""},
+		{"unhealthy dependency is named", "service_healthy", true,
+			func(c *runtime.Container) { c.Health = runtime.HealthUnhealthy }, "container db is unhealthy"},
+		{"exited dependency is named with its code", "service_healthy", true,
+			func(c *runtime.Container) { c.State, c.ExitCode = runtime.StateExited, 1 }, "dependency failed to start: container db exited (1)"},
+		{"no healthcheck", "service_healthy", true,
+			func(c *runtime.Container) { c.Health = runtime.HealthNone }, "container db has no healthcheck configured"},
+		{"completed successfully", "service_completed_successfully", true,
+			func(c *runtime.Container) { c.State, c.ExitCode = runtime.StateExited, 0 }, ""},
+		{"completed with a failure", "service_completed_successfully", true,
+			func(c *runtime.Container) { c.State, c.ExitCode = runtime.StateExited, 2 }, `service "db" didn't complete successfully: exit 2`},
+		{"optional dependency failing is a warning", "service_healthy", false,
+			func(c *runtime.Container) { c.Health = runtime.HealthUnhealthy }, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake()
+			db := containerStep("db", "db")
+			if tc.name != "no healthcheck" {
+				db.Spec.Labels["test.healthcheck"] = "yes"
+			}
+			web := containerStep("web", "web", db.ID)
+			web.Waits = []planner.Wait{{Service: "db", Condition: tc.condition, Required: tc.required}}
+			// The dependency reaches its final state after a few polls, not at once.
+			go func() {
+				deadline := time.Now().Add(5 * time.Second)
+				for time.Now().Before(deadline) {
+					f.mu.Lock()
+					n := f.inspected["db"]
+					f.mu.Unlock()
+					if n >= 2 {
+						f.set("db", tc.becomes)
+						return
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err := Apply(ctx, &planner.Plan{Steps: []*planner.Step{db, web}}, f, Options{})
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(f.log(), "start web") {
+					t.Errorf("web not started:\n%s", f.log())
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("err = %v, want %q", err, tc.wantErr)
+			}
+			if strings.Contains(f.log(), "start web") {
+				t.Error("web started despite the failed condition")
+			}
+		})
+	}
+}
