@@ -1,0 +1,105 @@
+// Package docker implements runtime.Runtime over Docker Engine through its API. Containers,
+// networks and volumes it creates are ordinary Docker objects: `docker ps` and Docker Compose
+// see them, by the Compose labels comp puts on them.
+package docker
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/versions"
+	"github.com/docker/docker/client"
+
+	"github.com/comp-dev/comp/runtime"
+)
+
+// Runtime is the Docker Engine backend. It is safe for concurrent use.
+type Runtime struct {
+	cli *client.Client
+}
+
+var _ runtime.Runtime = (*Runtime)(nil)
+
+// New connects to the engine named by the environment (DOCKER_HOST, DOCKER_TLS_VERIFY,
+// DOCKER_CERT_PATH, DOCKER_API_VERSION; the local socket by default), negotiates the API
+// version and pings it. An engine that cannot be reached gives runtime.ErrUnavailable.
+func New(ctx context.Context) (*Runtime, error) {
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("connect to Docker Engine: %w", err))
+	}
+	ping, err := cli.Ping(ctx)
+	if err != nil {
+		_ = cli.Close()
+		return nil, runtime.Classify(runtime.ErrUnavailable, &unreachableError{host: cli.DaemonHost(), err: err})
+	}
+	// Settle the API version now: CreateContainer shapes its request by it.
+	cli.NegotiateAPIVersionPing(ping)
+	return &Runtime{cli: cli}, nil
+}
+
+// Name returns "docker".
+func (r *Runtime) Name() string { return "docker" }
+
+// Close releases the connection to the engine.
+func (r *Runtime) Close() error { return r.cli.Close() }
+
+// Info describes the engine: its version, the API version it speaks, its platform and its
+// security features.
+func (r *Runtime) Info(ctx context.Context) (runtime.Info, error) {
+	v, err := r.cli.ServerVersion(ctx)
+	if err != nil {
+		return runtime.Info{}, fmt.Errorf("get Docker Engine version: %w", classify(err))
+	}
+	info := runtime.Info{
+		Runtime:       r.Name(),
+		ServerVersion: v.Version,
+		APIVersion:    v.APIVersion,
+		OS:            v.Os,
+		Arch:          v.Arch,
+	}
+	sys, err := r.cli.Info(ctx)
+	if err != nil {
+		return runtime.Info{}, fmt.Errorf("get Docker Engine info: %w", classify(err))
+	}
+	for _, opt := range sys.SecurityOptions {
+		// "name=seccomp,profile=default"
+		for _, kv := range strings.Split(opt, ",") {
+			if name, ok := strings.CutPrefix(kv, "name="); ok {
+				info.Features = append(info.Features, name)
+			}
+		}
+	}
+	if sys.CgroupVersion != "" {
+		info.Features = append(info.Features, "cgroupv"+sys.CgroupVersion)
+	}
+	sort.Strings(info.Features)
+	return info, nil
+}
+
+// apiAtLeast reports whether the negotiated API version is v or newer.
+func (r *Runtime) apiAtLeast(v string) bool {
+	return versions.GreaterThanOrEqualTo(r.cli.ClientVersion(), v)
+}
+
+// labelFilters selects the objects of opts.Project (any project when empty) that carry
+// opts.Labels.
+func labelFilters(project string, labels map[string]string) filters.Args {
+	f := filters.NewArgs()
+	if project != "" {
+		f.Add("label", runtime.LabelProject+"="+project)
+	} else {
+		f.Add("label", runtime.LabelProject)
+	}
+	for k, v := range labels {
+		if v == "" {
+			f.Add("label", k)
+		} else {
+			f.Add("label", k+"="+v)
+		}
+	}
+	return f
+}
