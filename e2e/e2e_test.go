@@ -1,0 +1,562 @@
+package e2e_test
+
+import (
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/comp-dev/comp/internal/e2e"
+	"github.com/comp-dev/comp/internal/testimage"
+)
+
+func TestMain(m *testing.M) { e2e.Main(m) }
+
+// scenario is one behaviour a user would recognise, checked through the comp CLI only (the
+// docker CLI is used for extra checks on the docker runtime alone).
+type scenario struct {
+	name string
+	// needs lists features (keys of e2e.Features) a runtime must have to run the scenario.
+	needs []string
+	// compose is the first compose.yaml; images are ${REGISTRY}/busybox:TAG.
+	compose string
+	run     func(t *testing.T, p *e2e.Project)
+}
+
+// TestScenarios runs every scenario on every runtime.
+func TestScenarios(t *testing.T) {
+	for _, rt := range e2e.Runtimes() {
+		for _, sc := range scenarios {
+			t.Run(rt+"/"+sc.name, func(t *testing.T) {
+				e2e.RequireFeatures(t, rt, sc.needs...)
+				e2e.RequireRuntime(t, rt)
+				p := e2e.NewProject(t, rt, sc.name, sc.compose)
+				sc.run(t, p)
+			})
+		}
+	}
+}
+
+// Long-running services trap SIGTERM so that stopping them takes no grace period: a shell as
+// PID 1 would ignore it otherwise.
+var scenarios = []scenario{
+	{
+		name: "depends_on chain starts in order",
+		compose: `
+services:
+  db:
+    image: ${REGISTRY}/busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo db >> /data/order; sleep 3600 & wait"]
+    volumes: ["shared:/data"]
+  api:
+    image: ${REGISTRY}/busybox:latest
+    depends_on: [db]
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo api >> /data/order; sleep 3600 & wait"]
+    volumes: ["shared:/data"]
+  web:
+    image: ${REGISTRY}/busybox:latest
+    depends_on: [api]
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo web >> /data/order; httpd -f -p 8080 -h /www & wait"]
+    volumes: ["shared:/data"]
+volumes:
+  shared: {}
+`,
+		run: func(t *testing.T, p *e2e.Project) {
+			services := strings.Fields(p.MustComp("config", "--services").Stdout)
+			if want := []string{"api", "db", "web"}; !slices.Equal(sorted(services), want) {
+				t.Errorf("config --services = %q, want %q in any order", services, want)
+			}
+
+			p.MustComp("up", "-d")
+			cs := p.PS(false)
+			if len(cs) != 3 {
+				t.Fatalf("ps lists %d containers, want 3: %+v", len(cs), cs)
+			}
+			for _, svc := range []string{"db", "api", "web"} {
+				c, ok := byName(cs)[p.ContainerName(svc, 1)]
+				if !ok || c.Service != svc || c.State != "running" {
+					t.Errorf("container %s: %+v (found %v), want service %s running", p.ContainerName(svc, 1), c, ok, svc)
+				}
+			}
+
+			// Each service appends its name as it starts; wait for the three lines, since
+			// `up -d` returns once the last container started, not once its shell ran.
+			var order []string
+			e2e.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
+				r := p.CompQuiet("exec", "-T", "db", "cat", "/data/order")
+				if r.ExitCode != 0 {
+					return fmt.Errorf("%s", r)
+				}
+				if order = strings.Fields(r.Stdout); len(order) < 3 {
+					return fmt.Errorf("/data/order holds %q", order)
+				}
+				return nil
+			})
+			if want := []string{"db", "api", "web"}; !slices.Equal(order, want) {
+				t.Errorf("start order %q, want %q", order, want)
+			}
+		},
+	},
+	{
+		name:    "second up changes nothing",
+		compose: twoServices,
+		run: func(t *testing.T, p *e2e.Project) {
+			p.MustComp("up", "-d")
+			before := ids(t, p.PS(false), 2)
+
+			r := p.MustComp("up", "-d")
+			after := ids(t, p.PS(false), 2)
+			if !maps.Equal(before, after) {
+				t.Errorf("containers changed: before %v, after %v", before, after)
+			}
+			for name := range before {
+				if !e2e.HasProgress(r.Stderr, "Container", name, "Running") {
+					t.Errorf("second up does not say `Container %s Running`:\n%s", name, r.Stderr)
+				}
+				if e2e.HasProgress(r.Stderr, "Container", name, "Recreate", "Recreated", "Created", "Started") {
+					t.Errorf("second up acted on %s:\n%s", name, r.Stderr)
+				}
+			}
+		},
+	},
+	{
+		name:    "recreates only the changed service",
+		compose: twoServices,
+		run: func(t *testing.T, p *e2e.Project) {
+			p.MustComp("up", "-d")
+			before := ids(t, p.PS(false), 2)
+
+			p.Write(strings.Replace(twoServices, `FOO: "1" # b`, `FOO: "2" # b`, 1))
+			r := p.MustComp("up", "-d")
+			after := ids(t, p.PS(false), 2)
+
+			a, b := p.ContainerName("a", 1), p.ContainerName("b", 1)
+			if before[a] != after[a] {
+				t.Errorf("unchanged service a was recreated: %s -> %s", before[a], after[a])
+			}
+			if before[b] == after[b] {
+				t.Errorf("changed service b kept container %s", before[b])
+			}
+			if !e2e.HasProgress(r.Stderr, "Container", b, "Recreate", "Recreated") {
+				t.Errorf("up does not say it recreates %s:\n%s", b, r.Stderr)
+			}
+			if e2e.HasProgress(r.Stderr, "Container", a, "Recreate", "Recreated") {
+				t.Errorf("up says it recreates unchanged %s:\n%s", a, r.Stderr)
+			}
+			if env := p.MustComp("exec", "-T", "b", "env").Stdout; !hasLine(env, "FOO=2") {
+				t.Errorf("recreated b lacks FOO=2 in its environment:\n%s", env)
+			}
+		},
+	},
+	{
+		name: "recreates when the image changes",
+		compose: `
+services:
+  app:
+    image: ${REGISTRY}/busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+`,
+		run: func(t *testing.T, p *e2e.Project) {
+			p.MustComp("up", "-d")
+			before := ids(t, p.PS(false), 1)
+
+			p.Write(`
+services:
+  app:
+    image: ${REGISTRY}/busybox:v2
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+`)
+			r := p.MustComp("up", "-d")
+			after := ids(t, p.PS(false), 1)
+			name := p.ContainerName("app", 1)
+			if before[name] == after[name] {
+				t.Errorf("app kept container %s after its image changed", before[name])
+			}
+			if !e2e.HasProgress(r.Stderr, "Container", name, "Recreate", "Recreated") {
+				t.Errorf("up does not say it recreates %s:\n%s", name, r.Stderr)
+			}
+			if p.Runtime == "docker" {
+				label := "{{index .Config.Labels " + strconv.Quote(e2e.VariantLabel) + "}}"
+				if out, err := e2e.Docker("inspect", "--format", label, name); err != nil || strings.TrimSpace(out) != "v2" {
+					t.Errorf("%s runs variant %q (%v), want v2", name, strings.TrimSpace(out), err)
+				}
+			}
+		},
+	},
+	{
+		name: "named volume outlives down until down -v",
+		compose: `
+services:
+  store:
+    image: ${REGISTRY}/busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+    volumes: ["data:/data"]
+volumes:
+  data: {}
+`,
+		run: func(t *testing.T, p *e2e.Project) {
+			p.MustComp("up", "-d")
+			p.MustComp("exec", "-T", "store", "sh", "-c", "echo kept > /data/file")
+
+			p.MustComp("down", "-t", "1")
+			p.MustComp("up", "-d")
+			if got := p.MustComp("exec", "-T", "store", "cat", "/data/file").Stdout; got != "kept\n" {
+				t.Errorf("after down and up, /data/file holds %q, want %q", got, "kept\n")
+			}
+
+			p.MustComp("down", "-v", "-t", "1")
+			if p.Runtime == "docker" {
+				if vols := dockerLabelled(t, "volume", p.Name); len(vols) != 0 {
+					t.Errorf("down -v left volumes %q", vols)
+				}
+			}
+			p.MustComp("up", "-d")
+			if r := p.Comp("exec", "-T", "store", "test", "-e", "/data/file"); r.ExitCode != 1 {
+				t.Errorf("after down -v and up, /data/file still exists or exec failed: exit %d", r.ExitCode)
+			}
+		},
+	},
+	{
+		name:  "services reach each other by name",
+		needs: []string{"bridge"},
+		compose: `
+services:
+  server:
+    image: ${REGISTRY}/busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait"]
+    networks: [backend]
+  client:
+    image: ${REGISTRY}/busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+    networks: [backend]
+networks:
+  backend: {}
+`,
+		run: func(t *testing.T, p *e2e.Project) {
+			p.MustComp("up", "-d")
+			e2e.Eventually(t, 30*time.Second, 250*time.Millisecond, func() error {
+				r := p.CompQuiet("exec", "-T", "client", "wget", "-qO-", "http://server:8080/")
+				if r.ExitCode != 0 {
+					return fmt.Errorf("%s", r)
+				}
+				if r.Stdout != testimage.IndexHTML {
+					return fmt.Errorf("got %q, want %q", r.Stdout, testimage.IndexHTML)
+				}
+				return nil
+			})
+			if p.Runtime == "docker" {
+				if _, err := e2e.Docker("network", "inspect", p.ObjectName("backend")); err != nil {
+					t.Errorf("network %s: %v", p.ObjectName("backend"), err)
+				}
+			}
+		},
+	},
+	{
+		name:  "publishes a port on the host",
+		needs: []string{"bridge"},
+		compose: `
+services:
+  server:
+    image: ${REGISTRY}/busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait"]
+    ports: ["127.0.0.1::8080"]
+`,
+		run: func(t *testing.T, p *e2e.Project) {
+			p.MustComp("up", "-d")
+			addr := strings.TrimSpace(p.MustComp("port", "server", "8080").Stdout)
+			m := regexp.MustCompile(`^(?:127\.0\.0\.1|0\.0\.0\.0):(\d+)$`).FindStringSubmatch(addr)
+			if m == nil {
+				t.Fatalf("port server 8080 printed %q, want 127.0.0.1:PORT", addr)
+			}
+			port, _ := strconv.Atoi(m[1])
+
+			published := false
+			for _, c := range p.PS(false) {
+				for _, pub := range c.Publishers {
+					published = published || (pub.TargetPort == 8080 && pub.PublishedPort == port)
+				}
+			}
+			if !published {
+				t.Errorf("ps --format json shows no publisher 8080 -> %d", port)
+			}
+
+			e2e.Eventually(t, 30*time.Second, 250*time.Millisecond, func() error {
+				body, err := e2e.HTTPGet(addr, "/")
+				if err != nil {
+					return err
+				}
+				if body != testimage.IndexHTML {
+					return fmt.Errorf("got %q, want %q", body, testimage.IndexHTML)
+				}
+				return nil
+			})
+		},
+	},
+	{
+		name: "logs -f follows a restarted container",
+		compose: `
+services:
+  ticker:
+    image: ${REGISTRY}/busybox:latest
+    command: ["sh", "-c", "echo start $$(cat /proc/sys/kernel/random/uuid); trap 'exit 0' TERM; sleep 3600 & wait"]
+`,
+		run: func(t *testing.T, p *e2e.Project) {
+			p.MustComp("up", "-d")
+			e2e.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
+				r := p.CompQuiet("logs", "--no-color", "--no-log-prefix", "ticker")
+				if n := len(startLines(r.Stdout)); r.ExitCode != 0 || n != 1 {
+					return fmt.Errorf("want one start line: %s", r)
+				}
+				return nil
+			})
+
+			follow := p.Start("logs", "-f", "--no-color", "ticker")
+			waitStarts(t, follow, 1)
+			p.MustComp("restart", "-t", "1", "ticker")
+			waitStarts(t, follow, 2)
+		},
+	},
+	{
+		name: "rejects bad input before creating anything",
+		compose: `
+services:
+  web:
+    image: ${REGISTRY}/busybox:latest
+`,
+		run: func(t *testing.T, p *e2e.Project) {
+			for _, c := range []struct {
+				what, compose, stderr string
+			}{{
+				what: "an unknown service in depends_on",
+				compose: `
+services:
+  web:
+    image: ${REGISTRY}/busybox:latest
+    depends_on: [nosuch]
+`,
+				stderr: "nosuch",
+			}, {
+				what: "a dependency cycle",
+				compose: `
+services:
+  a:
+    image: ${REGISTRY}/busybox:latest
+    depends_on: [b]
+  b:
+    image: ${REGISTRY}/busybox:latest
+    depends_on: [c]
+  c:
+    image: ${REGISTRY}/busybox:latest
+    depends_on: [a]
+`,
+				stderr: "dependency cycle detected",
+			}, {
+				what: "invalid YAML",
+				compose: `
+services:
+  web:
+    image: [${REGISTRY}/busybox:latest
+`,
+				stderr: "compose.yaml",
+			}, {
+				what: "container_name with scale 2",
+				compose: `
+services:
+  web:
+    image: ${REGISTRY}/busybox:latest
+    container_name: fixed
+    scale: 2
+`,
+				stderr: "container_name",
+			}} {
+				p.Write(c.compose)
+				r := p.Comp("up", "-d")
+				if r.ExitCode <= 0 {
+					t.Errorf("%s: up exits %d, want an error", c.what, r.ExitCode)
+				}
+				if !strings.Contains(r.Stderr, c.stderr) {
+					t.Errorf("%s: stderr does not mention %q:\n%s", c.what, c.stderr, r.Stderr)
+				}
+			}
+
+			// ps needs a valid file; this one names every service used above.
+			p.Write(`
+services:
+  web: {image: "${REGISTRY}/busybox:latest"}
+  a: {image: "${REGISTRY}/busybox:latest"}
+  b: {image: "${REGISTRY}/busybox:latest"}
+  c: {image: "${REGISTRY}/busybox:latest"}
+`)
+			if cs := p.PS(true); len(cs) != 0 {
+				t.Errorf("rejected ups created containers: %+v", cs)
+			}
+			if p.Runtime == "docker" {
+				for _, kind := range []string{"container", "network", "volume"} {
+					if objs := dockerLabelled(t, kind, p.Name); len(objs) != 0 {
+						t.Errorf("rejected ups created %ss %q", kind, objs)
+					}
+				}
+			}
+		},
+	},
+	{
+		name: "run --rm and exec report their command",
+		compose: `
+services:
+  app:
+    image: ${REGISTRY}/busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+`,
+		run: func(t *testing.T, p *e2e.Project) {
+			r := p.MustComp("run", "--rm", "app", "echo", "hello")
+			if !hasLine(strings.ReplaceAll(r.Stdout, "\r", ""), "hello") {
+				t.Errorf("run printed %q, want a line hello", r.Stdout)
+			}
+			if cs := p.PS(true); len(cs) != 0 {
+				t.Errorf("run --rm left containers: %+v", cs)
+			}
+			if p.Runtime == "docker" {
+				if objs := dockerLabelled(t, "container", p.Name); len(objs) != 0 {
+					t.Errorf("run --rm left containers %q", objs)
+				}
+			}
+
+			p.MustComp("up", "-d")
+			if r := p.Comp("exec", "-T", "app", "sh", "-c", "exit 3"); r.ExitCode != 3 {
+				t.Errorf("exec of `exit 3` exits %d, want 3", r.ExitCode)
+			}
+		},
+	},
+	{
+		name:    "down removes containers and network",
+		compose: twoServices,
+		run: func(t *testing.T, p *e2e.Project) {
+			p.MustComp("up", "-d")
+			names := ids(t, p.PS(true), 2)
+			network := p.ObjectName("default")
+			if p.Runtime == "docker" {
+				if _, err := e2e.Docker("network", "inspect", network); err != nil {
+					t.Errorf("up did not create network %s: %v", network, err)
+				}
+			}
+
+			r := p.MustComp("down", "-t", "1")
+			for name := range names {
+				if !e2e.HasProgress(r.Stderr, "Container", name, "Removed") {
+					t.Errorf("down does not say `Container %s Removed`:\n%s", name, r.Stderr)
+				}
+			}
+			if cs := p.PS(true); len(cs) != 0 {
+				t.Errorf("ps -a after down lists %+v", cs)
+			}
+			if p.Runtime == "docker" {
+				if !e2e.HasProgress(r.Stderr, "Network", network, "Removed") {
+					t.Errorf("down does not say `Network %s Removed`:\n%s", network, r.Stderr)
+				}
+				for _, kind := range []string{"container", "network"} {
+					if objs := dockerLabelled(t, kind, p.Name); len(objs) != 0 {
+						t.Errorf("down left %ss %q", kind, objs)
+					}
+				}
+			}
+		},
+	},
+}
+
+// twoServices is a project of two idle services; b's FOO is marked so a test can change it.
+const twoServices = `
+services:
+  a:
+    image: ${REGISTRY}/busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+    environment:
+      FOO: "1" # a
+  b:
+    image: ${REGISTRY}/busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+    environment:
+      FOO: "1" # b
+`
+
+// ids maps container names to IDs, failing t unless there are want containers, all running.
+func ids(t *testing.T, cs []e2e.Container, want int) map[string]string {
+	t.Helper()
+	if len(cs) != want {
+		t.Fatalf("ps lists %d containers, want %d: %+v", len(cs), want, cs)
+	}
+	m := map[string]string{}
+	for _, c := range cs {
+		if c.ID == "" || c.State != "running" {
+			t.Fatalf("container %s: ID %q state %q, want an ID and running", c.Name, c.ID, c.State)
+		}
+		m[c.Name] = c.ID
+	}
+	return m
+}
+
+func byName(cs []e2e.Container) map[string]e2e.Container {
+	m := map[string]e2e.Container{}
+	for _, c := range cs {
+		m[c.Name] = c
+	}
+	return m
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}
+
+func hasLine(out, line string) bool {
+	return slices.Contains(strings.Split(out, "\n"), line)
+}
+
+var startLine = regexp.MustCompile(`start ([0-9a-f-]{36})`)
+
+// startLines returns the distinct start tokens printed by the ticker service, in order.
+func startLines(out string) []string {
+	var tokens []string
+	for _, m := range startLine.FindAllStringSubmatch(out, -1) {
+		if !slices.Contains(tokens, m[1]) {
+			tokens = append(tokens, m[1])
+		}
+	}
+	return tokens
+}
+
+// waitStarts waits until the followed logs show n distinct starts. A follower that has ended
+// will show no more, so that fails at once.
+func waitStarts(t *testing.T, follow *e2e.Process, n int) {
+	t.Helper()
+	e2e.Eventually(t, 30*time.Second, 200*time.Millisecond, func() error {
+		exited, err := follow.Exited()
+		out := follow.Output() // read after the exit check, so an ended follower's output is whole
+		if got := len(startLines(out)); got >= n {
+			return nil
+		}
+		if exited {
+			t.Fatalf("logs -f ended (%v) after %d of %d starts:\n%s", err, len(startLines(out)), n, out)
+		}
+		return fmt.Errorf("logs -f shows %d of %d starts:\n%s", len(startLines(out)), n, out)
+	})
+}
+
+// dockerLabelled lists the docker objects of kind ("container", "network", "volume") carrying
+// the project label.
+func dockerLabelled(t *testing.T, kind, project string) []string {
+	t.Helper()
+	args := []string{kind, "ls", "-q", "--filter", "label=" + e2e.ProjectLabel + "=" + project}
+	if kind == "container" {
+		args = append(args, "-a")
+	}
+	out, err := e2e.DockerLines(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

@@ -1,0 +1,201 @@
+// Package e2e is the harness of comp's end-to-end tests: they run the built comp binary against
+// every runtime, with images built from busybox and served by an in-process registry.
+//
+// A test package calls Main from its TestMain, then per scenario and runtime:
+// RequireFeatures, RequireRuntime, NewProject, and the Project's methods.
+//
+// Environment:
+//   - COMP_E2E_RUNTIMES: comma-separated runtimes to test (default "docker,embedded").
+//   - COMP_E2E_EMBEDDED_FEATURES: comma-separated features the embedded runtime has gained
+//     (see Features); scenarios needing others are skipped on it.
+//   - COMP_E2E_BINARY: a comp binary to test instead of building ./cmd/comp.
+//   - CI=true: an unavailable runtime or a missing busybox fails the tests instead of
+//     skipping them.
+//
+// Compose files name images as ${REGISTRY}/busybox:TAG; the harness sets REGISTRY.
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/comp-dev/comp/internal/testimage"
+	"github.com/comp-dev/comp/internal/testregistry"
+)
+
+// RegistryEnv is the environment variable that holds the test registry's address
+// ("127.0.0.1:PORT") for compose files: `image: ${REGISTRY}/busybox:latest`.
+const RegistryEnv = "REGISTRY"
+
+// VariantLabel is the image label that tells the pushed busybox variants apart.
+const VariantLabel = "comp.e2e.variant"
+
+// Images are the tags of busybox pushed to the test registry, by tag: "latest" is the plain
+// image and "v2" differs only by its VariantLabel, so switching to it changes the digest.
+var Images = map[string]map[string]string{
+	"latest": {VariantLabel: "v1"},
+	"v2":     {VariantLabel: "v2"},
+}
+
+// The state Main prepares for every test.
+var (
+	mainRan  bool
+	binary   string
+	buildErr error // comp could not be built: a failure wherever it happens
+	setupErr error // the machine lacks something (busybox): skipped, or fatal in CI
+	reg      *testregistry.Registry
+)
+
+// Main prepares the e2e tests, runs them and exits: it builds comp once (or takes
+// $COMP_E2E_BINARY), starts the test registry, pushes the busybox images and sets REGISTRY.
+// Call it from TestMain.
+func Main(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	mainRan = true
+	tmp, err := os.MkdirTemp("", "comp-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+
+	if bin := os.Getenv("COMP_E2E_BINARY"); bin != "" {
+		binary, buildErr = filepath.Abs(bin)
+	} else {
+		binary = filepath.Join(tmp, "comp")
+		buildErr = buildComp(binary)
+	}
+
+	reg, err = testregistry.New()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer reg.Close()
+	setupErr = pushImages()
+	os.Setenv(RegistryEnv, reg.Addr())
+	defer removeDockerImages(reg.Addr())
+
+	return m.Run()
+}
+
+// removeDockerImages removes from the Docker Engine the images pulled from this run's registry:
+// its port is new every run, so they would pile up otherwise.
+func removeDockerImages(registryAddr string) {
+	if !slices.Contains(Runtimes(), "docker") || Available("docker") != nil {
+		return
+	}
+	refs, err := DockerLines("images", "--format", "{{.Repository}}:{{.Tag}}")
+	if err != nil {
+		return
+	}
+	var ours []string
+	for _, ref := range refs {
+		if strings.HasPrefix(ref, registryAddr+"/") {
+			ours = append(ours, ref)
+		}
+	}
+	if len(ours) > 0 {
+		_, _ = Docker(append([]string{"rmi", "--force"}, ours...)...)
+	}
+}
+
+// buildComp builds ./cmd/comp of the module under test into out.
+func buildComp(out string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	gomod, err := exec.CommandContext(ctx, goTool(), "env", "GOMOD").Output()
+	if err != nil {
+		return fmt.Errorf("go env GOMOD: %w", err)
+	}
+	root := filepath.Dir(strings.TrimSpace(string(gomod)))
+	if root == "." || strings.TrimSpace(string(gomod)) == os.DevNull {
+		return errors.New("go env GOMOD: not inside a module")
+	}
+	cmd := exec.CommandContext(ctx, goTool(), "build", "-o", out, "./cmd/comp")
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/comp in %s: %w\n%s", root, err, b)
+	}
+	return nil
+}
+
+// goTool is the go command of the toolchain running the tests, else the one on PATH.
+func goTool() string {
+	if root := os.Getenv("GOROOT"); root != "" {
+		if p := filepath.Join(root, "bin", "go"); fileExists(p) {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return "go"
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// pushImages builds and pushes every tag of Images.
+func pushImages() error {
+	for tag, labels := range Images {
+		img, err := testimage.Busybox(testimage.WithLabels(labels))
+		if err != nil {
+			return fmt.Errorf("build busybox:%s: %w", tag, err)
+		}
+		if _, err := reg.Push("busybox:"+tag, img); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Image returns the full reference of the pushed busybox:tag, "127.0.0.1:PORT/busybox:TAG".
+func Image(tag string) string {
+	return reg.Ref("busybox:" + tag)
+}
+
+// Binary returns the path of the comp binary under test, failing t if it could not be built.
+func Binary(t testing.TB) string {
+	t.Helper()
+	requireMain(t)
+	if buildErr != nil {
+		t.Fatalf("comp binary: %v", buildErr)
+	}
+	return binary
+}
+
+// requireMain fails t when Main did not prepare the run, or skips it (fails in CI) when the
+// machine lacks what the images are built from.
+func requireMain(t testing.TB) {
+	t.Helper()
+	if !mainRan {
+		t.Fatal("e2e: call e2e.Main(m) from TestMain")
+	}
+	if setupErr != nil {
+		skipOrFail(t, "e2e setup: %v", setupErr)
+	}
+}
+
+// skipOrFail skips t with the message, or fails it when CI=true: CI has every runtime and tool,
+// so a missing one there is a broken machine, not a reason to pass.
+func skipOrFail(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf(format, args...)
+	}
+	t.Skipf(format, args...)
+}
