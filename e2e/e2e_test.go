@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"fmt"
 	"maps"
+	"net"
 	"regexp"
 	"slices"
 	"strconv"
@@ -404,6 +405,49 @@ services:
 		},
 	},
 	{
+		name: "refuses a taken host port and an image it cannot pull, creating nothing",
+		compose: `
+services:
+  web:
+    image: ${REGISTRY}/busybox:latest
+`,
+		run: func(t *testing.T, p *e2e.Project) {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			port := l.Addr().(*net.TCPAddr).Port
+			p.Write(fmt.Sprintf(`
+services:
+  web:
+    image: ${REGISTRY}/busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+    ports: ["127.0.0.1:%d:8080"]
+`, port))
+			r := p.Comp("up", "-d")
+			if r.ExitCode <= 0 || !strings.Contains(r.Stderr, strconv.Itoa(port)) || !strings.Contains(r.Stderr, "already in use") {
+				t.Errorf("up with a taken port: exit %d, want an error naming port %d:\n%s", r.ExitCode, port, r.Stderr)
+			}
+			if cs := p.PS(true); len(cs) != 0 {
+				t.Errorf("up with a taken port created containers: %+v", cs)
+			}
+
+			p.Write(`
+services:
+  web:
+    image: ${REGISTRY}/nosuchimage:latest
+`)
+			r = p.Comp("up", "-d")
+			if r.ExitCode <= 0 || !strings.Contains(r.Stderr, "nosuchimage") {
+				t.Errorf("up with an image that cannot be pulled: exit %d, want an error naming it:\n%s", r.ExitCode, r.Stderr)
+			}
+			if cs := p.PS(true); len(cs) != 0 {
+				t.Errorf("up with a missing image created containers: %+v", cs)
+			}
+		},
+	},
+	{
 		name: "run --rm and exec report their command",
 		compose: `
 services:
@@ -559,4 +603,20 @@ func dockerLabelled(t *testing.T, kind, project string) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// An engine that cannot be reached is one clear error that says what to do, on the runtime
+// that has an engine to reach.
+func TestDockerEngineUnreachable(t *testing.T) {
+	p := e2e.NewProject(t, "docker", "unreachable", `
+services:
+  web:
+    image: ${REGISTRY}/busybox:latest
+`)
+	p.Env = []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}
+	r := p.Comp("up", "-d")
+	if r.ExitCode <= 0 || !strings.Contains(r.Stderr, "cannot reach Docker Engine") || !strings.Contains(r.Stderr, "is dockerd running") {
+		t.Errorf("up with no engine: exit %d:\n%s", r.ExitCode, r.Stderr)
+	}
+	p.Env = nil
 }

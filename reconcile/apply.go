@@ -137,7 +137,14 @@ func (a *applier) act(ctx context.Context, st *planner.Step) error {
 		defer release()
 		p.emit(st.Kind, st.Name, "Pulling", Working, "")
 		if err := a.rt.PullImage(ctx, st.Name, nil); err != nil {
-			return fmt.Errorf("pull image %s: %w", st.Name, err)
+			// The runtime's error already names the operation and the image.
+			switch {
+			case errors.Is(err, runtime.ErrNotFound):
+				return fmt.Errorf("%w (check the image name and tag)", err)
+			case errors.Is(err, runtime.ErrUnavailable):
+				return fmt.Errorf("%w (is the registry reachable?)", err)
+			}
+			return err
 		}
 		p.emit(st.Kind, st.Name, "Pulled", Done, "")
 	case planner.CreateNetwork:

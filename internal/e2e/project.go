@@ -34,6 +34,8 @@ type Project struct {
 	Dir string
 	// Runtime is the runtime passed with --runtime.
 	Runtime string
+	// Env holds extra KEY=VALUE variables for every comp command of the project.
+	Env []string
 
 	t testing.TB
 }
@@ -215,6 +217,7 @@ func (p *Project) env() []string {
 		}
 		env = append(env, kv)
 	}
+	env = append(env, p.Env...)
 	return append(env, RegistryEnv+"="+reg.Addr())
 }
 
