@@ -136,14 +136,3 @@ func validate(p *types.Project) error {
 	}
 	return nil
 }
-
-// ServiceNamesInOrder returns the enabled services in dependency order (dependencies first), ties
-// broken by name.
-func (p *Project) ServiceNamesInOrder() []string {
-	var names []string
-	_ = p.ForEachService(nil, func(name string, _ *types.ServiceConfig) error {
-		names = append(names, name)
-		return nil
-	})
-	return names
-}

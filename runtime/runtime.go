@@ -181,6 +181,9 @@ type ContainerSpec struct {
 	Domainname string
 	Tty        bool
 	StdinOpen  bool
+	// StdinOnce closes the container's stdin when the attached client closes its own, so
+	// `run` of a piped command ends its input without cutting its output short.
+	StdinOnce bool
 
 	// NetworkMode is "" (attach to Networks), "host", "none", or "container:NAME".
 	NetworkMode string

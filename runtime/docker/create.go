@@ -110,6 +110,7 @@ func (r *Runtime) containerConfig(spec runtime.ContainerSpec) (*container.Config
 		Tty:          spec.Tty,
 		OpenStdin:    spec.StdinOpen,
 		AttachStdin:  spec.StdinOpen,
+		StdinOnce:    spec.StdinOnce,
 		AttachStdout: true,
 		AttachStderr: true,
 		StopSignal:   spec.StopSignal,

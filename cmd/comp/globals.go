@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/spf13/cobra"
+
+	"github.com/comp-dev/comp/project"
+	"github.com/comp-dev/comp/runtime"
+	"github.com/comp-dev/comp/runtime/docker"
+)
+
+// globalOptions are the flags every command takes, named as Docker Compose names them.
+type globalOptions struct {
+	streams *IOStreams
+
+	files       []string
+	projectName string
+	projectDir  string
+	profiles    []string
+	envFiles    []string
+	runtimeName string
+	ansi        string
+	progress    string
+	parallel    int
+	dryRun      bool
+}
+
+func (g *globalOptions) addFlags(root *cobra.Command) {
+	// Global flags go before the command, as with `docker compose`: parsed by the root
+	// (TraverseChildren), they leave -f free for `logs -f` (follow).
+	root.TraverseChildren = true
+	f := root.Flags()
+	f.StringArrayVarP(&g.files, "file", "f", nil, "Compose configuration files")
+	f.StringVarP(&g.projectName, "project-name", "p", "", "Project name")
+	f.StringVar(&g.projectDir, "project-directory", "", "Specify an alternate working directory (default: the path of the first compose file)")
+	f.StringArrayVar(&g.profiles, "profile", nil, "Specify a profile to enable")
+	f.StringArrayVar(&g.envFiles, "env-file", nil, "Specify an alternate environment file")
+	f.StringVar(&g.runtimeName, "runtime", "", `Container runtime: "embedded" or "docker" (default: $COMP_RUNTIME, else "embedded")`)
+	f.StringVar(&g.ansi, "ansi", "auto", `Control when to print ANSI control characters ("never"|"always"|"auto")`)
+	f.StringVar(&g.progress, "progress", "", `Set type of progress output ("auto"|"tty"|"plain"|"json"|"quiet")`)
+	f.IntVar(&g.parallel, "parallel", -1, "Control max parallelism, -1 for unlimited")
+	f.BoolVar(&g.dryRun, "dry-run", false, "Execute command in dry run mode: print the plan and change nothing")
+}
+
+// complete fills defaults from the environment and checks the global flags.
+func (g *globalOptions) complete() error {
+	if g.runtimeName == "" {
+		g.runtimeName = os.Getenv("COMP_RUNTIME")
+	}
+	if g.runtimeName == "" {
+		g.runtimeName = "embedded"
+	}
+	if g.ansi == "auto" {
+		if v := os.Getenv("COMPOSE_ANSI"); v != "" {
+			g.ansi = v
+		}
+	}
+	switch g.ansi {
+	case "never":
+		g.streams.NoColor = true
+	case "always":
+		g.streams.ForceColor = true
+	case "auto":
+	default:
+		return fmt.Errorf("invalid --ansi %q: use never, always or auto", g.ansi)
+	}
+	if g.progress == "" {
+		g.progress = os.Getenv("COMPOSE_PROGRESS")
+	}
+	if g.progress == "" {
+		g.progress = "auto"
+	}
+	switch g.progress {
+	case "auto", "tty", "plain", "json", "quiet":
+	default:
+		return fmt.Errorf("invalid --progress %q: use auto, tty, plain, json or quiet", g.progress)
+	}
+	if g.parallel == -1 {
+		if v := os.Getenv("COMPOSE_PARALLEL_LIMIT"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("COMPOSE_PARALLEL_LIMIT=%q: not a number", v)
+			}
+			g.parallel = n
+		}
+	}
+	return nil
+}
+
+// load loads the project; services limit it to those services and their dependencies.
+func (g *globalOptions) load(ctx context.Context, services ...string) (*project.Project, error) {
+	return project.Load(ctx, g.projectOptions(services))
+}
+
+func (g *globalOptions) projectOptions(services []string) project.Options {
+	return project.Options{
+		Files:    g.files,
+		Name:     g.projectName,
+		Dir:      g.projectDir,
+		Profiles: g.profiles,
+		EnvFiles: g.envFiles,
+		Services: services,
+	}
+}
+
+// name returns the project name without needing a compose file: -p, COMPOSE_PROJECT_NAME, or
+// the loaded project's name. Commands like `down` and `ps` work from labels alone when -p is set.
+func (g *globalOptions) name(ctx context.Context) (string, *project.Project, error) {
+	p, err := g.load(ctx)
+	if err == nil {
+		return p.Name, p, nil
+	}
+	name := g.projectName
+	if name == "" {
+		name = os.Getenv("COMPOSE_PROJECT_NAME")
+	}
+	if name == "" {
+		return "", nil, err
+	}
+	if norm := loader.NormalizeProjectName(name); norm != name {
+		return "", nil, fmt.Errorf("invalid project name %q: use lowercase letters, digits, dashes and underscores", name)
+	}
+	return name, nil, nil
+}
+
+// runtime connects to the selected runtime.
+func (g *globalOptions) runtime(ctx context.Context) (runtime.Runtime, error) {
+	switch g.runtimeName {
+	case "docker":
+		return docker.New(ctx)
+	case "embedded":
+		return nil, errors.New(`the embedded runtime is not built yet: run with --runtime docker (or COMP_RUNTIME=docker)`)
+	default:
+		return nil, fmt.Errorf("unknown runtime %q: use --runtime embedded or --runtime docker", g.runtimeName)
+	}
+}
+
+// selectServices keeps the containers of the given services (all when none are given).
+func selectServices(cs []runtime.Container, services []string) []runtime.Container {
+	if len(services) == 0 {
+		return cs
+	}
+	want := map[string]bool{}
+	for _, s := range services {
+		want[s] = true
+	}
+	var out []runtime.Container
+	for _, c := range cs {
+		if want[c.Labels[runtime.LabelService]] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// checkServices fails when a named service is not in the project.
+func checkServices(p *project.Project, services []string) error {
+	if p == nil {
+		return nil
+	}
+	for _, s := range services {
+		if _, err := p.GetService(s); err != nil {
+			return fmt.Errorf("no such service: %s (services: %s)", s, strings.Join(p.ServiceNames(), ", "))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,84 @@
+// Command comp runs Compose projects: it reads compose.yaml, orders services by their
+// dependencies, and creates, converges and tears down their networks, volumes and containers on
+// the embedded runtime or on Docker Engine.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+// run executes the comp CLI with args and returns the process exit status.
+func run(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	streams := SystemStreams()
+	root := newRootCmd(streams)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var st *exitStatus
+	if errors.As(err, &st) {
+		if st.msg != "" {
+			fmt.Fprintln(streams.Err, st.msg)
+		}
+		return st.code
+	}
+	fmt.Fprintln(streams.Err, "Error: "+err.Error())
+	return 1
+}
+
+// exitStatus ends the command with a given code (and an optional message) without "Error:".
+type exitStatus struct {
+	code int
+	msg  string
+}
+
+func (e *exitStatus) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func newRootCmd(streams *IOStreams) *cobra.Command {
+	g := &globalOptions{streams: streams}
+	root := &cobra.Command{
+		Use:           "comp",
+		Short:         "Run Compose projects on the embedded runtime or on Docker Engine",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			return g.complete()
+		},
+	}
+	g.addFlags(root)
+	root.AddCommand(
+		newConfigCmd(g),
+		newUpCmd(g),
+		newDownCmd(g),
+		newLogsCmd(g),
+		newPsCmd(g),
+		newLsCmd(g),
+		newStartCmd(g),
+		newStopCmd(g),
+		newRestartCmd(g),
+		newKillCmd(g),
+		newRmCmd(g),
+		newExecCmd(g),
+		newRunCmd(g),
+		newPullCmd(g),
+		newImagesCmd(g),
+		newPortCmd(g),
+		newTopCmd(g),
+		newVersionCmd(g),
+	)
+	return root
+}
