@@ -448,6 +448,38 @@ services:
 		},
 	},
 	{
+		name: "attached up streams every container's output until all exit",
+		compose: `
+services:
+  first:
+    image: ${REGISTRY}/busybox:latest
+    command: ["sh", "-c", "echo hello from first"]
+  second:
+    image: ${REGISTRY}/busybox:latest
+    command: ["sh", "-c", "echo hello from second; exit 3"]
+    depends_on: [first]
+`,
+		run: func(t *testing.T, p *e2e.Project) {
+			r := p.Comp("up", "--no-color")
+			if r.ExitCode != 0 {
+				t.Fatalf("attached up exits %d:\n%s", r.ExitCode, r)
+			}
+			for _, line := range []string{
+				"first-1   | hello from first",
+				"second-1  | hello from second",
+				"first-1 exited with code 0",
+				"second-1 exited with code 3",
+			} {
+				if !hasLine(r.Stdout, line) {
+					t.Errorf("attached up does not print %q:\n%s", line, r.Stdout)
+				}
+			}
+			if !strings.Contains(r.Stdout, "Attaching to first-1, second-1") {
+				t.Errorf("attached up does not say what it attaches to:\n%s", r.Stdout)
+			}
+		},
+	},
+	{
 		name: "run --rm and exec report their command",
 		compose: `
 services:

@@ -57,6 +57,10 @@ type FollowOptions struct {
 	// container as inspected then (State restarting or running: its restart policy brings it
 	// back) and its exit code. Calls come one at a time. Printer.Exited fits here.
 	OnExit func(c runtime.Container, exitCode int)
+	// ReportEarlierExits also passes to OnExit the containers that had exited before Follow
+	// listed them, after their output: attached `up` starts following once its containers
+	// exist, and a container quick to exit must still get its status line.
+	ReportEarlierExits bool
 	// OnError receives the failure of one container's stream as it happens, by display name,
 	// one call at a time. When nil, those failures are joined into Follow's error instead.
 	OnError func(name string, err error)
@@ -197,6 +201,10 @@ func (f *follower) follow(events <-chan runtime.Event, eventErrs <-chan error) e
 		t.initial = true
 		// A container listed as running (or about to be) counts as alive until it dies.
 		t.alive = isAlive(c.State)
+		if f.opts.ReportEarlierExits && !t.alive && (c.State == runtime.StateExited || c.State == runtime.StateDead) {
+			// It exited before Follow began: report that exit after its output, as if seen.
+			t.exits = []int{c.ExitCode}
+		}
 	}
 	for _, c := range cs {
 		f.start(f.containers[c.ID])

@@ -420,6 +420,20 @@ func TestFollowUntilAllExit(t *testing.T) {
 	})
 }
 
+func TestFollowReportsEarlierExitsWhenAsked(t *testing.T) {
+	e := newFakeEngine()
+	c := e.add("web", 1, runtime.StateExited)
+	e.emit(c, "quick")
+	f := startFollow(t, e, FollowOptions{Tail: TailAll, UntilAllExit: true, ReportEarlierExits: true,
+		ExitGrace: 10 * time.Millisecond}, Options{Prefix: true})
+	if err := f.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := f.out.String(), "web-1  | quick\nweb-1 exited with code 0\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
 func TestFollowKeepsGoingWhenOneStreamFails(t *testing.T) {
 	e := newFakeEngine()
 	web, db := e.add("web", 1, runtime.StateRunning), e.add("db", 1, runtime.StateRunning)

@@ -189,12 +189,16 @@ func attachedUp(ctx context.Context, g *globalOptions, o *upOptions, p *project.
 	sort.Strings(names)
 	printer.Register(names...)
 
+	if err := reconcile.Apply(ctx, plan, rt, applyOpts); err != nil {
+		return err
+	}
+	// Follow once the containers exist: the follower then knows them all (it ends when all
+	// have exited), and it prints every container's output from its start, so nothing that was
+	// printed meanwhile is lost.
 	followCtx, stopFollow := context.WithCancel(ctx)
 	defer stopFollow()
 	followed := make(chan error, 1)
-	started := make(chan struct{})
 	go func() {
-		close(started)
 		followed <- logs.Follow(followCtx, rt, logs.FollowOptions{
 			Project:      p.Name,
 			Services:     p.ServiceNames(),
@@ -202,14 +206,10 @@ func attachedUp(ctx context.Context, g *globalOptions, o *upOptions, p *project.
 			Tail:         logs.TailAll,
 			UntilAllExit: true,
 			OnExit:       printer.Exited,
+			// Containers quick to exit may be done before the follower lists them.
+			ReportEarlierExits: true,
 		}, printer)
 	}()
-	<-started
-	if err := reconcile.Apply(ctx, plan, rt, applyOpts); err != nil {
-		stopFollow()
-		<-followed
-		return err
-	}
 	fmt.Fprintf(g.streams.Out, "Attaching to %s\n", strings.Join(names, ", "))
 
 	interrupts := make(chan os.Signal, 2)
