@@ -136,6 +136,9 @@ type followed struct {
 	alive bool
 	// initial: listed when Follow began, so its first stream takes opts.Tail.
 	initial bool
+	// exitedEarlier: listed as exited with ReportEarlierExits, so its exit is reported
+	// already; the die event of that same exit, if it comes after the listing, is not news.
+	exitedEarlier bool
 	// pos is just past the last printed line; floor is the earliest time still wanted.
 	pos   position
 	floor time.Time
@@ -204,6 +207,7 @@ func (f *follower) follow(events <-chan runtime.Event, eventErrs <-chan error) e
 		if f.opts.ReportEarlierExits && !t.alive && (c.State == runtime.StateExited || c.State == runtime.StateDead) {
 			// It exited before Follow began: report that exit after its output, as if seen.
 			t.exits = []int{c.ExitCode}
+			t.exitedEarlier = true
 		}
 	}
 	for _, c := range cs {
@@ -302,6 +306,7 @@ func (f *follower) event(ev runtime.Event) {
 			t = f.add(runtime.Container{ID: ev.Container, Name: ev.Name, Labels: ev.Labels, State: runtime.StateRunning})
 		}
 		t.alive = true
+		t.exitedEarlier = false
 		if t.streaming {
 			// The stream may be that of the run before; read again once it has drained.
 			t.resume = true
@@ -310,6 +315,11 @@ func (f *follower) event(ev runtime.Event) {
 		}
 	case "die":
 		if t == nil {
+			return
+		}
+		if t.exitedEarlier {
+			// The exit the listing saw, announced late: reported once already.
+			t.exitedEarlier = false
 			return
 		}
 		if t.streaming {

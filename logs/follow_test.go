@@ -434,6 +434,21 @@ func TestFollowReportsEarlierExitsWhenAsked(t *testing.T) {
 	}
 }
 
+func TestFollowReportsAnEarlierExitOnceWhenItsDieEventComesLate(t *testing.T) {
+	e := newFakeEngine()
+	c := e.add("web", 1, runtime.StateExited)
+	e.emit(c, "quick")
+	f := startFollow(t, e, FollowOptions{Tail: TailAll, Follow: true, UntilAllExit: true, ReportEarlierExits: true,
+		ExitGrace: 200 * time.Millisecond}, Options{Prefix: true})
+	e.die(c, 0, false) // the engine announces, after the listing, the exit the listing saw
+	if err := f.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := f.out.String(), "web-1  | quick\nweb-1 exited with code 0\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
 func TestFollowKeepsGoingWhenOneStreamFails(t *testing.T) {
 	e := newFakeEngine()
 	web, db := e.add("web", 1, runtime.StateRunning), e.add("db", 1, runtime.StateRunning)
