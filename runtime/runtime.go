@@ -88,6 +88,17 @@ type ImageRuntime interface {
 	RemoveImage(ctx context.Context, ref string, force bool) error
 }
 
+// ImageLoader is implemented by runtimes that can load images from a tarball (`comp image
+// load`): a docker-archive (`docker save`) or an OCI-layout tar.
+type ImageLoader interface {
+	LoadImages(ctx context.Context, r io.Reader) ([]Image, error)
+}
+
+// ImagePruner is implemented by runtimes that can remove unused, untagged images.
+type ImagePruner interface {
+	PruneImages(ctx context.Context) ([]string, error)
+}
+
 // Info describes an engine.
 type Info struct {
 	Runtime       string // "docker", "embedded"

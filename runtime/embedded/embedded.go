@@ -1,0 +1,370 @@
+// Package embedded is comp's daemonless runtime: containers run through runc's libcontainer
+// from images in comp's own store, owned by one detached supervisor process per project.
+// Commands read the on-disk records directly (so `ps` and `logs` need no supervisor) and ask the
+// supervisor for everything that changes a container.
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	goruntime "runtime"
+	"strings"
+	"time"
+
+	"github.com/comp-dev/comp/runtime"
+	"github.com/comp-dev/comp/runtime/embedded/container"
+	"github.com/comp-dev/comp/runtime/embedded/image"
+	"github.com/comp-dev/comp/runtime/embedded/logfile"
+	"github.com/comp-dev/comp/runtime/embedded/state"
+	"github.com/comp-dev/comp/runtime/embedded/supervisor"
+	"github.com/comp-dev/comp/runtime/embedded/volume"
+)
+
+// Version is the embedded runtime's version, shown by `comp version`.
+const Version = "0.1.0-dev"
+
+// Runtime is the embedded runtime.
+type Runtime struct {
+	layout  state.Layout
+	images  *image.Store
+	volumes volume.Store
+	mgr     *container.Manager
+}
+
+var _ runtime.Runtime = (*Runtime)(nil)
+
+// ErrNotRoot is returned by New when comp does not run as root.
+var ErrNotRoot = errors.New("the embedded runtime needs root: rootless containers are not supported yet; run comp as root, or use --runtime docker")
+
+// New opens the embedded runtime's state (COMP_ROOT, else /var/lib/comp and /run/comp).
+func New(ctx context.Context) (*Runtime, error) {
+	if os.Geteuid() != 0 {
+		return nil, runtime.Classify(runtime.ErrUnavailable, ErrNotRoot)
+	}
+	layout := state.DefaultLayout()
+	for _, dir := range []string{layout.Root, layout.Run, layout.Containers(), layout.Volumes(), layout.Projects()} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, runtime.Classify(runtime.ErrUnavailable, fmt.Errorf("embedded runtime state %s: %w", dir, err))
+		}
+	}
+	images, err := image.Open(layout.Images())
+	if err != nil {
+		return nil, runtime.Classify(runtime.ErrUnavailable, fmt.Errorf("open image store: %w", err))
+	}
+	mgr, err := container.NewManager(layout.Libcontainer())
+	if err != nil {
+		return nil, runtime.Classify(runtime.ErrUnavailable, err)
+	}
+	return &Runtime{layout: layout, images: images, volumes: volume.Store{Dir: layout.Volumes()}, mgr: mgr}, nil
+}
+
+// Name is "embedded".
+func (r *Runtime) Name() string { return "embedded" }
+
+// Close releases nothing: the runtime holds no connection.
+func (r *Runtime) Close() error { return nil }
+
+// Info describes the embedded runtime and what this binary supports.
+func (r *Runtime) Info(ctx context.Context) (runtime.Info, error) {
+	info := runtime.Info{Runtime: "embedded", ServerVersion: Version, OS: goruntime.GOOS, Arch: goruntime.GOARCH}
+	if container.SeccompSupported() {
+		info.Features = append(info.Features, "seccomp")
+	} else {
+		info.Features = append(info.Features, "no seccomp (built without -tags seccomp)")
+	}
+	// Said plainly until issue 4: a container on a network has loopback only.
+	info.Features = append(info.Features, "networks: loopback only, no bridges yet")
+	return info, nil
+}
+
+// LockProject serialises the comp commands that change project: two `up`s never race.
+func (r *Runtime) LockProject(ctx context.Context, project string) (func(), error) {
+	if err := state.CheckName("project", project); err != nil {
+		return nil, err
+	}
+	return state.Lock(r.layout.ProjectLock(project), true)
+}
+
+func (r *Runtime) client(project string) (*supervisor.Client, error) {
+	if err := state.CheckName("project", project); err != nil {
+		return nil, err
+	}
+	return supervisor.NewClient(r.layout, project), nil
+}
+
+// call sends an operation on container idOrName to its project's supervisor.
+func (r *Runtime) call(ctx context.Context, idOrName string, req supervisor.Request) error {
+	rec, err := r.layout.Find(idOrName)
+	if err != nil {
+		return err
+	}
+	c, err := r.client(rec.Project())
+	if err != nil {
+		return err
+	}
+	req.ID = rec.ID
+	_, err = c.Call(ctx, req)
+	return err
+}
+
+// ListContainers reads the records of the containers matching opts.
+func (r *Runtime) ListContainers(ctx context.Context, opts runtime.ListOptions) ([]runtime.Container, error) {
+	records, err := r.layout.Records()
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	var out []runtime.Container
+	adopt := map[string]bool{}
+	for _, rec := range records {
+		if !volume.Matches(rec.Spec.Labels, opts) {
+			continue
+		}
+		if rec.State == state.Running || rec.State == state.Restarting {
+			adopt[rec.Project()] = true
+		}
+		c := toContainer(rec)
+		if !opts.All && c.State != runtime.StateRunning {
+			continue
+		}
+		out = append(out, c)
+	}
+	// Every command that looks at a project makes sure its supervisor runs: one that died
+	// is replaced, and the new one re-adopts the containers and reads their pending output.
+	for project := range adopt {
+		if c, err := r.client(project); err == nil {
+			if err := c.Ensure(ctx); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// InspectContainer reads one container's record.
+func (r *Runtime) InspectContainer(ctx context.Context, idOrName string) (runtime.Container, error) {
+	rec, err := r.layout.Find(idOrName)
+	if err != nil {
+		return runtime.Container{}, err
+	}
+	if rec.State == state.Running || rec.State == state.Restarting {
+		// Only a living supervisor keeps a running record true: make sure there is one.
+		if c, err := r.client(rec.Project()); err == nil {
+			if err := c.Ensure(ctx); err != nil {
+				return runtime.Container{}, err
+			}
+		}
+	}
+	return toContainer(rec), nil
+}
+
+// toContainer reports a record as the runtime interface shows containers. A record says what
+// its supervisor last wrote: one that died is replaced (and fixes the records) by the next
+// command that lists or inspects the project's containers.
+func toContainer(rec *state.Record) runtime.Container {
+	st := rec.State
+	c := runtime.Container{
+		ID: rec.ID, Name: rec.Name, Image: rec.Spec.Image, ImageID: rec.ImageID,
+		Command: strings.Join(append(append([]string{}, rec.Spec.Entrypoint...), rec.Spec.Command...), " "),
+		Labels:  rec.Spec.Labels, State: st, ExitCode: rec.ExitCode, Health: rec.Health,
+		RestartCount: rec.RestartCount, Created: rec.Created, StartedAt: rec.StartedAt, FinishedAt: rec.FinishedAt,
+		Mounts: rec.Spec.Mounts,
+	}
+	if rec.Spec.NetworkMode == "host" {
+		for _, p := range rec.Spec.Ports {
+			c.Ports = append(c.Ports, runtime.Port{ContainerPort: p.ContainerPort, Protocol: p.Protocol})
+		}
+	}
+	return c
+}
+
+// CreateContainer asks the project's supervisor to create the container.
+func (r *Runtime) CreateContainer(ctx context.Context, spec runtime.ContainerSpec) (string, error) {
+	c, err := r.client(spec.Labels[runtime.LabelProject])
+	if err != nil {
+		return "", err
+	}
+	return c.Call(ctx, supervisor.Request{Op: supervisor.OpCreate, Spec: &spec})
+}
+
+// StartContainer starts a container through its supervisor.
+func (r *Runtime) StartContainer(ctx context.Context, id string) error {
+	return r.call(ctx, id, supervisor.Request{Op: supervisor.OpStart})
+}
+
+// StopContainer stops a container through its supervisor.
+func (r *Runtime) StopContainer(ctx context.Context, id string, timeout *time.Duration) error {
+	return r.call(ctx, id, supervisor.Request{Op: supervisor.OpStop, Timeout: timeout})
+}
+
+// KillContainer signals a container's PID 1 through its supervisor.
+func (r *Runtime) KillContainer(ctx context.Context, id string, signal string) error {
+	return r.call(ctx, id, supervisor.Request{Op: supervisor.OpKill, Signal: signal})
+}
+
+// RestartContainer stops and starts a container.
+func (r *Runtime) RestartContainer(ctx context.Context, id string, timeout *time.Duration) error {
+	return r.call(ctx, id, supervisor.Request{Op: supervisor.OpRestart, Timeout: timeout})
+}
+
+// RemoveContainer removes a container and, with opts.Volumes, its anonymous volumes.
+func (r *Runtime) RemoveContainer(ctx context.Context, id string, opts runtime.RemoveOptions) error {
+	return r.call(ctx, id, supervisor.Request{Op: supervisor.OpRemove, Force: opts.Force, Volumes: opts.Volumes})
+}
+
+// RenameContainer renames a container.
+func (r *Runtime) RenameContainer(ctx context.Context, id, newName string) error {
+	return r.call(ctx, id, supervisor.Request{Op: supervisor.OpRename, Name: newName})
+}
+
+// WaitContainer waits until the container is not running and returns its exit code.
+func (r *Runtime) WaitContainer(ctx context.Context, id string) (int, error) {
+	for wait := 10 * time.Millisecond; ; wait = min(wait*2, 200*time.Millisecond) {
+		c, err := r.InspectContainer(ctx, id)
+		if err != nil {
+			return -1, err
+		}
+		if c.State != runtime.StateRunning && c.State != runtime.StateRestarting {
+			return c.ExitCode, nil
+		}
+		select {
+		case <-ctx.Done():
+			return -1, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// Logs reads the container's log file; with Follow it reads on until the container stops.
+func (r *Runtime) Logs(ctx context.Context, id string, opts runtime.LogOptions, sink func(runtime.LogLine)) error {
+	rec, err := r.layout.Find(id)
+	if err != nil {
+		return err
+	}
+	done := func() bool {
+		c, err := r.InspectContainer(ctx, rec.ID)
+		return err != nil || c.State != runtime.StateRunning && c.State != runtime.StateRestarting
+	}
+	return logfile.Read(ctx, r.layout.LogPath(rec.ID), opts, done, sink)
+}
+
+// Attach streams the output of a container that is about to start (or runs) from its log,
+// until it exits. Input is not forwarded yet: the container's stdin is /dev/null.
+func (r *Runtime) Attach(ctx context.Context, id string, streams runtime.AttachStreams) (func() error, error) {
+	rec, err := r.layout.Find(id)
+	if err != nil {
+		return nil, err
+	}
+	if streams.Tty {
+		return nil, runtime.Classify(runtime.ErrNotImplemented, errors.New("attaching a terminal is not supported by the embedded runtime yet"))
+	}
+	since := time.Now()
+	done := func() bool {
+		c, err := r.InspectContainer(ctx, rec.ID)
+		if err != nil {
+			return true
+		}
+		return (c.State == runtime.StateExited || c.State == runtime.StateDead) && !c.FinishedAt.Before(since)
+	}
+	finished := make(chan error, 1)
+	go func() {
+		finished <- logfile.Read(ctx, r.layout.LogPath(rec.ID), runtime.LogOptions{Follow: true, Tail: -1, Since: since},
+			done, func(l runtime.LogLine) {
+				w := streams.Stdout
+				if l.Stream == runtime.Stderr && streams.Stderr != nil {
+					w = streams.Stderr
+				}
+				if w != nil {
+					fmt.Fprintln(w, l.Text)
+				}
+			})
+	}()
+	return func() error { return <-finished }, nil
+}
+
+// Exec runs a command in a running container, from this process.
+func (r *Runtime) Exec(ctx context.Context, id string, spec runtime.ExecSpec) (int, error) {
+	rec, err := r.layout.Find(id)
+	if err != nil {
+		return -1, err
+	}
+	if spec.Tty {
+		return -1, runtime.Classify(runtime.ErrNotImplemented, errors.New("exec with a terminal is not supported by the embedded runtime yet: use exec -T"))
+	}
+	if spec.Detach {
+		return -1, runtime.Classify(runtime.ErrNotImplemented, errors.New("exec -d is not supported by the embedded runtime yet"))
+	}
+	c := toContainer(rec)
+	if c.State != runtime.StateRunning {
+		return -1, runtime.Classify(runtime.ErrConflict, fmt.Errorf("container %s is not running", rec.Name))
+	}
+	img, err := r.images.Get(rec.ImageID)
+	if err != nil {
+		return -1, err
+	}
+	proc, err := container.ResolveProcess(rec.Spec, img.Config)
+	if err != nil {
+		return -1, err
+	}
+	p := container.Process{Args: spec.Cmd, Env: append(proc.Env, spec.Env...), Cwd: proc.Cwd, User: proc.User,
+		Stdin: spec.Stdin, Stdout: spec.Stdout, Stderr: spec.Stderr}
+	if spec.WorkingDir != "" {
+		p.Cwd = spec.WorkingDir
+	}
+	if spec.User != "" {
+		p.User = spec.User
+	}
+	return r.mgr.Exec(ctx, rec.ID, p)
+}
+
+// Top lists the container's processes.
+func (r *Runtime) Top(ctx context.Context, id string) (runtime.Top, error) {
+	rec, err := r.layout.Find(id)
+	if err != nil {
+		return runtime.Top{}, err
+	}
+	c, err := r.mgr.Load(rec.ID)
+	if err != nil {
+		return runtime.Top{}, runtime.Classify(runtime.ErrConflict, fmt.Errorf("container %s is not running", rec.Name))
+	}
+	pids, err := c.Processes()
+	if err != nil {
+		return runtime.Top{}, err
+	}
+	top := runtime.Top{Titles: []string{"PID", "PPID", "CMD"}}
+	for _, pid := range pids {
+		top.Processes = append(top.Processes, processRow(pid))
+	}
+	return top, nil
+}
+
+func processRow(pid int) []string {
+	ppid := "?"
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		// Fields after the command (in parentheses): state, ppid, …
+		if i := strings.LastIndexByte(string(b), ')'); i > 0 {
+			if f := strings.Fields(string(b[i+1:])); len(f) > 1 {
+				ppid = f[1]
+			}
+		}
+	}
+	cmd := ""
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil {
+		cmd = strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+	}
+	return []string{fmt.Sprint(pid), ppid, cmd}
+}
+
+// Events streams the project's container events from its supervisor.
+func (r *Runtime) Events(ctx context.Context, project string) (<-chan runtime.Event, <-chan error) {
+	c, err := r.client(project)
+	if err != nil {
+		events, errs := make(chan runtime.Event), make(chan error, 1)
+		errs <- err
+		close(events)
+		close(errs)
+		return events, errs
+	}
+	return c.Events(ctx)
+}

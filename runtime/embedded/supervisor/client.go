@@ -1,0 +1,162 @@
+package supervisor
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+
+	"github.com/comp-dev/comp/runtime"
+	"github.com/comp-dev/comp/runtime/embedded/state"
+)
+
+// SubcommandName is the hidden comp command that runs a supervisor: `comp __supervise PROJECT`.
+const SubcommandName = "__supervise"
+
+// Client talks to one project's supervisor, starting it when none runs.
+type Client struct {
+	layout  state.Layout
+	project string
+}
+
+// NewClient returns a client for project's supervisor.
+func NewClient(layout state.Layout, project string) *Client {
+	return &Client{layout: layout, project: project}
+}
+
+// dial connects to the supervisor, starting a detached one when nobody answers.
+func (c *Client) dial(ctx context.Context) (net.Conn, error) {
+	sock := c.layout.Socket(c.project)
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", sock)
+	if err == nil {
+		return conn, nil
+	}
+	if err := c.spawn(); err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for wait := 5 * time.Millisecond; ; wait = min(wait*2, 100*time.Millisecond) {
+		conn, err = d.DialContext(ctx, "unix", sock)
+		if err == nil {
+			return conn, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, runtime.Classify(runtime.ErrUnavailable,
+				fmt.Errorf("the supervisor of project %s did not answer on %s: %w (see %s)", c.project, sock, err, c.logPath()))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (c *Client) logPath() string {
+	return c.layout.SupervisorLock(c.project) + ".log"
+}
+
+// spawn starts a supervisor in its own session, detached from the terminal, so it outlives
+// this command. A second supervisor started by a racing command exits at once: the first
+// holds the supervisor lock.
+func (c *Client) spawn() error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.layout.Projects(), 0o700); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(c.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(exe, SubcommandName, c.project)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Env = os.Environ()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start the supervisor of project %s: %w", c.project, err)
+	}
+	// Reap it if it exits while we still run (a racing duplicate); never wait otherwise.
+	go cmd.Wait()
+	return nil
+}
+
+// Ensure makes sure the supervisor runs, starting it (which re-adopts the project's
+// containers) when nobody answers on its socket.
+func (c *Client) Ensure(ctx context.Context) error {
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return err
+	}
+	return conn.Close()
+}
+
+// Call sends req and returns the response's ID.
+func (c *Client) Call(ctx context.Context, req Request) (string, error) {
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	defer stop()
+	if err := json.NewEncoder(conn).Encode(req); err != nil {
+		return "", fmt.Errorf("supervisor of %s: send %s: %w", c.project, req.Op, err)
+	}
+	var resp Response
+	if err := json.NewDecoder(bufio.NewReader(conn)).Decode(&resp); err != nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		return "", runtime.Classify(runtime.ErrUnavailable, fmt.Errorf("supervisor of %s: %s: %w", c.project, req.Op, err))
+	}
+	return resp.ID, resp.err()
+}
+
+// Events streams the project's container events until ctx ends.
+func (c *Client) Events(ctx context.Context) (<-chan runtime.Event, <-chan error) {
+	events := make(chan runtime.Event)
+	errs := make(chan error, 1)
+	go func() {
+		defer close(events)
+		defer close(errs)
+		conn, err := c.dial(ctx)
+		if err != nil {
+			errs <- err
+			return
+		}
+		defer conn.Close()
+		stop := context.AfterFunc(ctx, func() { conn.Close() })
+		defer stop()
+		if err := json.NewEncoder(conn).Encode(Request{Op: OpEvents}); err != nil {
+			errs <- err
+			return
+		}
+		dec := json.NewDecoder(bufio.NewReader(conn))
+		for {
+			var ev runtime.Event
+			if err := dec.Decode(&ev); err != nil {
+				if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+					errs <- runtime.Classify(runtime.ErrUnavailable, fmt.Errorf("events of project %s: %w", c.project, err))
+				}
+				return
+			}
+			select {
+			case events <- ev:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return events, errs
+}
