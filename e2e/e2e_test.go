@@ -474,8 +474,30 @@ services:
 					t.Errorf("attached up does not print %q:\n%s", line, r.Stdout)
 				}
 			}
+			if strings.Count(r.Stdout, "exited with code") != 2 {
+				t.Errorf("attached up reports %d exits, want one per container:\n%s", strings.Count(r.Stdout, "exited with code"), r.Stdout)
+			}
 			if !strings.Contains(r.Stdout, "Attaching to first-1, second-1") {
 				t.Errorf("attached up does not say what it attaches to:\n%s", r.Stdout)
+			}
+		},
+	},
+	{
+		name: "a command missing from the image is exit 127, as on Docker",
+		compose: `
+services:
+  app:
+    image: ${REGISTRY}/busybox:latest
+    command: ["nosuchcommand"]
+`,
+		run: func(t *testing.T, p *e2e.Project) {
+			r := p.Comp("up", "-d")
+			if r.ExitCode <= 0 || !strings.Contains(r.Stderr, "nosuchcommand") {
+				t.Errorf("up of a missing command: exit %d, want an error naming it:\n%s", r.ExitCode, r.Stderr)
+			}
+			cs := p.PS(true)
+			if len(cs) != 1 || cs[0].ExitCode != 127 {
+				t.Errorf("ps -a: %+v, want one container with exit code 127", cs)
 			}
 		},
 	},
@@ -520,7 +542,19 @@ services:
 				}
 			}
 
+			var containerIDs []string
+			for _, id := range names {
+				containerIDs = append(containerIDs, id)
+			}
+			if p.Runtime == "embedded" && len(e2e.EmbeddedLeftovers(containerIDs)) == 0 {
+				t.Fatal("the leak check sees nothing of running containers: it cannot catch a leak")
+			}
 			r := p.MustComp("down", "-t", "1")
+			if p.Runtime == "embedded" {
+				if left := e2e.EmbeddedLeftovers(containerIDs); len(left) > 0 {
+					t.Errorf("down left behind:\n%s", strings.Join(left, "\n"))
+				}
+			}
 			for name := range names {
 				if !e2e.HasProgress(r.Stderr, "Container", name, "Removed") {
 					t.Errorf("down does not say `Container %s Removed`:\n%s", name, r.Stderr)

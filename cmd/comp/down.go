@@ -50,6 +50,11 @@ func runDown(ctx context.Context, g *globalOptions, o *downOptions) error {
 		return err
 	}
 	defer rt.Close()
+	unlock, err := lockProject(ctx, rt, name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	obs, err := reconcile.Observe(ctx, rt, name, nil)
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 	"github.com/comp-dev/comp/project"
 	"github.com/comp-dev/comp/runtime"
 	"github.com/comp-dev/comp/runtime/docker"
+	"github.com/comp-dev/comp/runtime/embedded"
 )
 
 // globalOptions are the flags every command takes, named as Docker Compose names them.
@@ -136,10 +136,23 @@ func (g *globalOptions) runtime(ctx context.Context) (runtime.Runtime, error) {
 	case "docker":
 		return docker.New(ctx)
 	case "embedded":
-		return nil, errors.New(`the embedded runtime is not built yet: run with --runtime docker (or COMP_RUNTIME=docker)`)
+		return embedded.New(ctx)
 	default:
 		return nil, fmt.Errorf("unknown runtime %q: use --runtime embedded or --runtime docker", g.runtimeName)
 	}
+}
+
+// lockProject holds the runtime's per-project lock, when it has one, so that two commands
+// changing one project never interleave. The embedded runtime has one; Docker Engine
+// serialises on its own.
+func lockProject(ctx context.Context, rt runtime.Runtime, project string) (func(), error) {
+	type locker interface {
+		LockProject(ctx context.Context, project string) (func(), error)
+	}
+	if l, ok := rt.(locker); ok {
+		return l.LockProject(ctx, project)
+	}
+	return func() {}, nil
 }
 
 // selectServices keeps the containers of the given services (all when none are given).

@@ -12,10 +12,31 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	embeddedcontainer "github.com/comp-dev/comp/runtime/embedded/container"
+	"github.com/comp-dev/comp/runtime/embedded/state"
+	"github.com/comp-dev/comp/runtime/embedded/supervisor"
 )
 
 func main() {
+	// A re-exec of this binary as a container's init (or as comp's minimal init inside a
+	// container) never returns from here.
+	embeddedcontainer.Init()
+	if len(os.Args) == 3 && os.Args[1] == supervisor.SubcommandName {
+		os.Exit(superviseMain(os.Args[2]))
+	}
 	os.Exit(run(os.Args[1:]))
+}
+
+// superviseMain is the detached supervisor of one project on the embedded runtime.
+func superviseMain(project string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := supervisor.Run(ctx, state.DefaultLayout(), project); err != nil {
+		fmt.Fprintln(os.Stderr, "supervisor:", err)
+		return 1
+	}
+	return 0
 }
 
 // run executes the comp CLI with args and returns the process exit status.
@@ -79,6 +100,8 @@ func newRootCmd(streams *IOStreams) *cobra.Command {
 		newPortCmd(g),
 		newTopCmd(g),
 		newVersionCmd(g),
+		newImageCmd(g),
+		newVolumeCmd(g),
 	)
 	return root
 }

@@ -106,6 +106,11 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, services []strin
 		return err
 	}
 	defer rt.Close()
+	unlock, err := lockProject(ctx, rt, p.Name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 
 	upOpts := planner.UpOptions{
 		ForceRecreate: o.forceRecreate,

@@ -23,7 +23,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -70,6 +72,16 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 
+	// The embedded runtime keeps its state for this run apart from the machine's, so that
+	// leak checks see only what the tests made.
+	if os.Getenv("COMP_ROOT") == "" {
+		StateRoot = filepath.Join(tmp, "state")
+		os.Setenv("COMP_ROOT", StateRoot)
+		defer stopSupervisors()
+	} else {
+		StateRoot = os.Getenv("COMP_ROOT")
+	}
+
 	if bin := os.Getenv("COMP_E2E_BINARY"); bin != "" {
 		binary, buildErr = filepath.Abs(bin)
 	} else {
@@ -88,6 +100,38 @@ func run(m *testing.M) int {
 	defer removeDockerImages(reg.Addr())
 
 	return m.Run()
+}
+
+// StateRoot is the embedded runtime's state folder (COMP_ROOT) of this run.
+var StateRoot string
+
+// stopSupervisors ends the embedded supervisors this run's binary left: each exits by itself a
+// few seconds after its project is gone, but the run must not leave processes behind.
+func stopSupervisors() {
+	for _, pid := range Supervisors() {
+		syscall.Kill(pid, syscall.SIGTERM)
+	}
+}
+
+// Supervisors lists the PIDs of the embedded supervisors started by this run's comp binary.
+func Supervisors() []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(cmdline), "\x00")
+		if len(args) >= 2 && args[1] == "__supervise" && args[0] == binary {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
 
 // removeDockerImages removes from the Docker Engine the images pulled from this run's registry:

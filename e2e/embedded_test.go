@@ -1,0 +1,149 @@
+package e2e_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/comp-dev/comp/internal/e2e"
+)
+
+// These faults belong to the embedded runtime alone: Docker has no supervisor of comp's to
+// kill and needs no root of comp.
+
+// A killed supervisor loses no container and no output: the containers keep running, ps still
+// lists them, the next command re-adopts them and down removes them without a trace.
+func TestEmbeddedSupervisorKilled(t *testing.T) {
+	e2e.RequireRuntime(t, "embedded")
+	p := e2e.NewProject(t, "embedded", "supervisor-killed", `
+services:
+  ticker:
+    image: ${REGISTRY}/busybox:latest
+    network_mode: none
+    command: ["sh", "-c", "trap 'exit 0' TERM; i=0; while true; do i=$$((i+1)); echo tick $$i; sleep 0.05; done"]
+  idle:
+    image: ${REGISTRY}/busybox:latest
+    network_mode: none
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+`)
+	p.MustComp("up", "-d")
+	before := ids(t, p.PS(true), 2)
+	var sup int
+	e2e.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
+		for _, pid := range e2e.Supervisors() {
+			if cmd, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); strings.Contains(string(cmd), p.Name) {
+				sup = pid
+				return nil
+			}
+		}
+		return errNoSupervisor
+	})
+	if err := syscall.Kill(sup, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	e2e.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(sup)); err == nil {
+			return errSupervisorAlive
+		}
+		return nil
+	})
+
+	// Without a supervisor, the containers run on and ps says so.
+	after := ids(t, p.PS(true), 2)
+	for name, id := range before {
+		if after[name] != id {
+			t.Errorf("container %s changed from %s to %s", name, id, after[name])
+		}
+	}
+	// The next command that changes something re-adopts them: output written while nobody
+	// read it was kept in the pipe and reaches the log, in order, with no gap.
+	p.MustComp("up", "-d")
+	var out string
+	e2e.Eventually(t, 20*time.Second, 100*time.Millisecond, func() error {
+		out = p.CompQuiet("logs", "--no-log-prefix", "ticker").Stdout
+		if n := len(tickNumbers(out)); n < 100 {
+			return errFewTicks
+		}
+		return nil
+	})
+	ticks := tickNumbers(out)
+	for i, n := range ticks {
+		if n != i+1 {
+			t.Fatalf("tick %d is %d: output was lost or repeated around the supervisor's death:\n%s", i+1, n, out)
+		}
+	}
+	var containerIDs []string
+	for _, id := range after {
+		containerIDs = append(containerIDs, id)
+	}
+	p.MustComp("down", "-t", "1")
+	if left := e2e.EmbeddedLeftovers(containerIDs); len(left) > 0 {
+		t.Errorf("down after a supervisor crash left behind:\n%s", strings.Join(left, "\n"))
+	}
+}
+
+var tickLine = regexp.MustCompile(`(?m)^tick (\d+)$`)
+
+func tickNumbers(out string) []int {
+	var ns []int
+	for _, m := range tickLine.FindAllStringSubmatch(out, -1) {
+		n, _ := strconv.Atoi(m[1])
+		ns = append(ns, n)
+	}
+	return ns
+}
+
+type testError string
+
+func (e testError) Error() string { return string(e) }
+
+const (
+	errNoSupervisor    = testError("no supervisor runs for the project")
+	errSupervisorAlive = testError("the supervisor is still alive")
+	errFewTicks        = testError("fewer than 100 ticks logged")
+)
+
+// Without root the embedded runtime says so and points at the Docker runtime.
+func TestEmbeddedNeedsRoot(t *testing.T) {
+	e2e.RequireRuntime(t, "embedded")
+	p := e2e.NewProject(t, "embedded", "not-root", `
+services:
+  web:
+    image: ${REGISTRY}/busybox:latest
+`)
+	// nobody must be able to reach the binary and the project: copy both to a folder of its own.
+	dir, err := os.MkdirTemp("", "comp-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o755)
+	bin, err := os.ReadFile(e2e.Binary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "comp"), bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	compose, err := os.ReadFile(p.ComposeFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), compose, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(dir, "comp"), "-p", p.Name, "--runtime", "embedded", "up", "-d")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "COMP_ROOT="+e2e.StateRoot)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "needs root") || !strings.Contains(string(out), "--runtime docker") {
+		t.Errorf("up as nobody: %v:\n%s", err, out)
+	}
+}
