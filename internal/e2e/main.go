@@ -102,6 +102,9 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
+// BuildTags are the tags of the comp binary under test (README's build command).
+const BuildTags = "seccomp netgo osusergo"
+
 // StateRoot is the embedded runtime's state folder (COMP_ROOT) of this run.
 var StateRoot string
 
@@ -167,7 +170,10 @@ func buildComp(out string) error {
 	if root == "." || strings.TrimSpace(string(gomod)) == os.DevNull {
 		return errors.New("go env GOMOD: not inside a module")
 	}
-	cmd := exec.CommandContext(ctx, goTool(), "build", "-o", out, "./cmd/comp")
+	// Built as README says: static, with seccomp, so that init: true (which mounts the binary
+	// into the container) and the default seccomp profile are exercised.
+	cmd := exec.CommandContext(ctx, goTool(), "build", "-tags", BuildTags,
+		"-ldflags", "-linkmode external -extldflags -static", "-o", out, "./cmd/comp")
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build ./cmd/comp in %s: %w\n%s", root, err, b)
