@@ -354,6 +354,12 @@ func (s *Supervisor) stop(id string, timeout *time.Duration, signal string) erro
 	if sigName == "" {
 		sigName = e.rec.Spec.StopSignal
 	}
+	if sigName == "" {
+		// The image's STOPSIGNAL applies when the service sets none.
+		if img, err := s.images.Get(e.rec.ImageID); err == nil {
+			sigName = img.Config.StopSignal
+		}
+	}
 	sig, err := ParseSignal(sigName, syscall.SIGTERM)
 	if err != nil {
 		return err
