@@ -7,6 +7,11 @@
 // Containers are not children of a daemon: a Manager started later re-attaches to them with
 // Load, from libcontainer's state folder.
 //
+// Importing the package keeps the main goroutine on the main thread (an init func calls
+// runtime.LockOSThread): libcontainer moves some locked threads into a container's mount
+// namespace and lets Go retire them, which Go cannot do with the main thread; left there, it
+// would make /proc/self/mountinfo describe the container's mounts and break later starts.
+//
 // # Building
 //
 // libcontainer needs cgo (its nsenter constructor runs before the Go runtime). Seccomp needs

@@ -46,11 +46,12 @@ func NewManager(stateRoot string) (*Manager, error) {
 	return &Manager{root: abs}, nil
 }
 
-// Start creates the container and runs its process; it returns once the process is about to
-// be exec'd (libcontainer's exec fifo was opened). A command missing from the image is a
-// CommandError matching ErrCommandNotFound (exit code 127); an ID in use is
-// runtime.ErrConflict. Nothing is left behind when Start fails.
-func (m *Manager) Start(cfg Config) (_ *Container, retErr error) {
+// Start creates the container and runs its process; it returns once the process has been
+// exec'd (with Config.Init, once comp-init has started it), so that signals and /proc reflect
+// the user's command. A command missing from the image is a CommandError matching
+// ErrCommandNotFound (exit code 127); an ID in use is runtime.ErrConflict. Nothing is left
+// behind when Start fails.
+func (m *Manager) Start(cfg Config) (*Container, error) {
 	if cfg.Rootfs == "" || len(cfg.Process.Args) == 0 {
 		return nil, runtime.Classify(runtime.ErrInvalidArgument,
 			fmt.Errorf("start container %s: a rootfs and a command are needed", cfg.ID))
