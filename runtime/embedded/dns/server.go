@@ -70,11 +70,13 @@ func WithTimeout(d time.Duration) Option {
 
 // Server is a running name server, listening on UDP and TCP at the same address.
 type Server struct {
-	resolve   Resolver
-	reverse   Reverser
-	search    []string
-	upstreams []string // host:port
-	timeout   time.Duration
+	resolve Resolver
+	// resolveFrom, when set, is asked instead of resolve, with the client's address.
+	resolveFrom ClientResolver
+	reverse     Reverser
+	search      []string
+	upstreams   []string // host:port
+	timeout     time.Duration
 
 	rotation atomic.Uint64 // advances on each answer with several addresses
 
@@ -179,7 +181,7 @@ func (s *Server) serve(w miekg.ResponseWriter, req *miekg.Msg) {
 	case len(req.Question) != 1:
 		resp = new(miekg.Msg).SetRcode(req, miekg.RcodeFormatError)
 	default:
-		if resp = s.answer(req); resp == nil {
+		if resp = s.answer(req, clientAddr(w)); resp == nil {
 			resp = s.forward(w.LocalAddr().Network(), req)
 		}
 	}
@@ -194,7 +196,7 @@ func (s *Server) serve(w miekg.ResponseWriter, req *miekg.Msg) {
 }
 
 // answer builds the reply for a name the network knows, or returns nil to forward the query.
-func (s *Server) answer(req *miekg.Msg) *miekg.Msg {
+func (s *Server) answer(req *miekg.Msg, client netip.Addr) *miekg.Msg {
 	q := req.Question[0]
 	if q.Qclass != miekg.ClassINET {
 		return nil
@@ -216,7 +218,7 @@ func (s *Server) answer(req *miekg.Msg) *miekg.Msg {
 			Ptr: miekg.Fqdn(target),
 		})
 	} else {
-		addrs := s.lookup(name)
+		addrs := s.lookup(name, client)
 		if len(addrs) == 0 {
 			return nil
 		}
@@ -242,21 +244,46 @@ func (s *Server) answer(req *miekg.Msg) *miekg.Msg {
 }
 
 // lookup asks the resolver for name, then for name without each search domain.
-func (s *Server) lookup(name string) []netip.Addr {
+func (s *Server) lookup(name string, client netip.Addr) []netip.Addr {
 	if name == "" {
 		return nil
 	}
-	if addrs := s.resolve(name); len(addrs) > 0 {
+	if addrs := s.resolveName(name, client); len(addrs) > 0 {
 		return addrs
 	}
 	for _, d := range s.search {
 		if short, ok := strings.CutSuffix(name, "."+d); ok && short != "" {
-			if addrs := s.resolve(short); len(addrs) > 0 {
+			if addrs := s.resolveName(short, client); len(addrs) > 0 {
 				return addrs
 			}
 		}
 	}
 	return nil
+}
+
+// resolveName asks the client-aware resolver when there is one, else the plain one.
+func (s *Server) resolveName(name string, client netip.Addr) []netip.Addr {
+	if s.resolveFrom != nil {
+		return s.resolveFrom(name, client)
+	}
+	return s.resolve(name)
+}
+
+// clientAddr is the address a query came from (invalid when unknown).
+func clientAddr(w miekg.ResponseWriter) netip.Addr {
+	if ap, err := netip.ParseAddrPort(w.RemoteAddr().String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// ClientResolver is a Resolver that also knows which address asks: a container on several
+// networks resolves the names of all of them through the DNS of its first network, as on Docker.
+type ClientResolver func(name string, client netip.Addr) []netip.Addr
+
+// WithClientResolver answers names with r instead of the Start's Resolver.
+func WithClientResolver(r ClientResolver) Option {
+	return func(s *Server) { s.resolveFrom = r }
 }
 
 // family keeps the addresses a query of type qtype answers with: IPv4 for A, IPv6 for AAAA,
