@@ -74,8 +74,7 @@ func (r *Runtime) Info(ctx context.Context) (runtime.Info, error) {
 	} else {
 		info.Features = append(info.Features, "no seccomp (built without -tags seccomp)")
 	}
-	// Said plainly until issue 4: a container on a network has loopback only.
-	info.Features = append(info.Features, "networks: loopback only, no bridges yet")
+
 	return info, nil
 }
 
@@ -171,9 +170,11 @@ func toContainer(rec *state.Record) runtime.Container {
 		RestartCount: rec.RestartCount, Created: rec.Created, StartedAt: rec.StartedAt, FinishedAt: rec.FinishedAt,
 		Mounts: rec.Spec.Mounts,
 	}
-	if rec.Spec.NetworkMode == "host" {
-		for _, p := range rec.Spec.Ports {
-			c.Ports = append(c.Ports, runtime.Port{ContainerPort: p.ContainerPort, Protocol: p.Protocol})
+	c.Ports = rec.Ports
+	if len(rec.Endpoints) > 0 {
+		c.Networks = map[string]runtime.ContainerNetwork{}
+		for _, ep := range rec.Endpoints {
+			c.Networks[ep.Network] = runtime.ContainerNetwork{NetworkID: ep.Network, IPAddress: ep.IP, Aliases: ep.Aliases}
 		}
 	}
 	return c

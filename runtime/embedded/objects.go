@@ -2,87 +2,81 @@ package embedded
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/comp-dev/comp/runtime"
+	"github.com/comp-dev/comp/runtime/embedded/network"
 	"github.com/comp-dev/comp/runtime/embedded/state"
 	"github.com/comp-dev/comp/runtime/embedded/volume"
 )
 
-// Networks are recorded with their labels so that projects converge and tear down as on
-// Docker, but until bridge networking lands (issue 4) a container on a network gets its own
-// network namespace with only loopback: containers cannot reach each other yet.
+// Networks are Linux bridges made by the network package; their state is shared through files
+// with every comp process and supervisor.
 
-func (r *Runtime) networkPath(name string) string {
-	return filepath.Join(r.layout.Root, "networks", name+".json")
+func (r *Runtime) networks() (*network.Manager, error) {
+	return network.NewManager(r.layout.Networks())
 }
 
-// ListNetworks lists the recorded networks matching opts.
+func toNetwork(info network.Info) runtime.Network {
+	return runtime.Network{ID: info.Name, Name: info.Name, Driver: "bridge", Labels: info.Labels,
+		Internal: info.Internal, Subnets: []string{info.Subnet.String()}}
+}
+
+// ListNetworks lists comp's networks matching opts.
 func (r *Runtime) ListNetworks(ctx context.Context, opts runtime.ListOptions) ([]runtime.Network, error) {
-	entries, err := os.ReadDir(filepath.Join(r.layout.Root, "networks"))
+	m, err := r.networks()
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil
-		}
+		return nil, err
+	}
+	infos, err := m.List()
+	if err != nil {
 		return nil, err
 	}
 	var out []runtime.Network
-	for _, e := range entries {
-		name, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok {
-			continue
+	for _, info := range infos {
+		if volume.Matches(info.Labels, opts) {
+			out = append(out, toNetwork(info))
 		}
-		n, err := r.InspectNetwork(ctx, name)
-		if err != nil || !volume.Matches(n.Labels, opts) {
-			continue
-		}
-		out = append(out, n)
 	}
 	return out, nil
 }
 
-// InspectNetwork returns a recorded network.
+// InspectNetwork returns a network by name.
 func (r *Runtime) InspectNetwork(ctx context.Context, idOrName string) (runtime.Network, error) {
 	if err := state.CheckName("network", idOrName); err != nil {
 		return runtime.Network{}, err
 	}
-	var n runtime.Network
-	if err := state.ReadJSON(r.networkPath(idOrName), &n); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return n, runtime.Classify(runtime.ErrNotFound, fmt.Errorf("no such network: %s", idOrName))
-		}
-		return n, err
+	m, err := r.networks()
+	if err != nil {
+		return runtime.Network{}, err
 	}
-	return n, nil
+	info, err := m.Get(idOrName)
+	if err != nil {
+		return runtime.Network{}, err
+	}
+	return toNetwork(info), nil
 }
 
-// CreateNetwork records a network.
+// CreateNetwork creates a bridge network.
 func (r *Runtime) CreateNetwork(ctx context.Context, spec runtime.NetworkSpec) (runtime.Network, error) {
 	if err := state.CheckName("network", spec.Name); err != nil {
 		return runtime.Network{}, err
 	}
-	if spec.Driver != "" && spec.Driver != "bridge" {
-		return runtime.Network{}, runtime.Classify(runtime.ErrInvalidArgument,
-			fmt.Errorf("create network %s: driver %q is not supported by the embedded runtime (only bridge)", spec.Name, spec.Driver))
+	m, err := r.networks()
+	if err != nil {
+		return runtime.Network{}, err
 	}
-	if n, err := r.InspectNetwork(ctx, spec.Name); err == nil {
-		return n, runtime.Classify(runtime.ErrConflict, fmt.Errorf("network %s already exists", spec.Name))
+	info, err := m.Create(spec)
+	if err != nil {
+		return runtime.Network{}, err
 	}
-	n := runtime.Network{ID: spec.Name, Name: spec.Name, Driver: "bridge", Labels: spec.Labels, Internal: spec.Internal}
-	if err := state.WriteJSON(r.networkPath(spec.Name), n); err != nil {
-		return n, fmt.Errorf("create network %s: %w", spec.Name, err)
-	}
-	return n, nil
+	return toNetwork(info), nil
 }
 
-// RemoveNetwork removes a recorded network no container is attached to.
+// RemoveNetwork removes a network no container is attached to.
 func (r *Runtime) RemoveNetwork(ctx context.Context, idOrName string) error {
-	if _, err := r.InspectNetwork(ctx, idOrName); err != nil {
+	if err := state.CheckName("network", idOrName); err != nil {
 		return err
 	}
 	records, _ := r.layout.Records()
@@ -93,7 +87,11 @@ func (r *Runtime) RemoveNetwork(ctx context.Context, idOrName string) error {
 			}
 		}
 	}
-	return os.Remove(r.networkPath(idOrName))
+	m, err := r.networks()
+	if err != nil {
+		return err
+	}
+	return m.Remove(idOrName)
 }
 
 // ListVolumes lists the volumes matching opts.

@@ -51,6 +51,9 @@ func (l Layout) Container(id string) string { return filepath.Join(l.Containers(
 // Libcontainer is libcontainer's state root.
 func (l Layout) Libcontainer() string { return filepath.Join(l.Run, "libcontainer") }
 
+// Networks holds the bridge networks' state (addresses, rules).
+func (l Layout) Networks() string { return filepath.Join(l.Root, "networks") }
+
 // Projects holds per-project locks and supervisor sockets.
 func (l Layout) Projects() string { return filepath.Join(l.Run, "projects") }
 
@@ -114,6 +117,19 @@ type Record struct {
 	Health        string
 	// Restart is the restart policy tracker's saved state.
 	Restart json.RawMessage `json:",omitempty"`
+	// Endpoints are the container's addresses on its networks while it runs.
+	Endpoints []Endpoint `json:",omitempty"`
+	// Ports are the host ports published for it while it runs.
+	Ports []runtime.Port `json:",omitempty"`
+}
+
+// Endpoint is a running container's address on one network, and the names it answers to there.
+type Endpoint struct {
+	Network string
+	IP      string
+	MAC     string
+	Gateway string
+	Aliases []string
 }
 
 // Project is the record's compose project.

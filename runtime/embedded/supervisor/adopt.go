@@ -1,10 +1,12 @@
 package supervisor
 
 import (
+	"net/netip"
 	"path/filepath"
 	"time"
 
 	"github.com/comp-dev/comp/runtime/embedded/container"
+	"github.com/comp-dev/comp/runtime/embedded/network"
 	"github.com/comp-dev/comp/runtime/embedded/state"
 )
 
@@ -36,10 +38,14 @@ func (s *Supervisor) adopt() {
 			if lerr == nil {
 				copied := s.copyOutput(rec, out)
 				exited := make(chan struct{})
+				net := s.readopt(rec)
 				s.mu.Lock()
-				e.c, e.exited = c, exited
+				e.c, e.exited, e.net = c, exited, net
 				s.mu.Unlock()
 				go s.watch(e, c, exited, copied, out)
+				if img, err := s.images.Get(rec.ImageID); err == nil {
+					s.startProbe(e, healthcheck(rec.Spec, img.Config), exited, rec.StartedAt)
+				}
 				e.op.Unlock()
 				continue
 			}
@@ -47,6 +53,9 @@ func (s *Supervisor) adopt() {
 		}
 		if c != nil {
 			c.Destroy()
+		}
+		if bridged(rec.Spec) {
+			s.disconnect(rec, &netsetup{netns: filepath.Join(s.layout.Run, "netns", rec.ID)})
 		}
 		container.UnmountRootfs(filepath.Join(s.layout.Container(rec.ID), "fs"))
 		// Its exit code died with its parent: Docker reports such a container as 255.
@@ -59,4 +68,31 @@ func (s *Supervisor) adopt() {
 		}
 		e.op.Unlock()
 	}
+}
+
+// readopt takes over the network of a running bridged container: its namespace and endpoints
+// outlived the dead supervisor, but its published ports and its networks' DNS servers did not.
+func (s *Supervisor) readopt(rec *state.Record) *netsetup {
+	if !bridged(rec.Spec) {
+		return nil
+	}
+	ns := &netsetup{netns: filepath.Join(s.layout.Run, "netns", rec.ID)}
+	for _, ep := range rec.Endpoints {
+		if info, err := s.nets.Get(ep.Network); err == nil {
+			s.serveDNS(info)
+		}
+	}
+	if len(rec.Spec.Ports) > 0 && len(rec.Endpoints) > 0 {
+		ip, err := netip.ParseAddr(rec.Endpoints[0].IP)
+		if err == nil {
+			proxy, ports, err := network.Publish(rec.Spec.Ports, ip)
+			if err != nil {
+				s.logger.Printf("publish the ports of %s again: %v", rec.Name, err)
+			} else {
+				ns.proxy, rec.Ports = proxy, ports
+				s.layout.WriteRecord(rec)
+			}
+		}
+	}
+	return ns
 }

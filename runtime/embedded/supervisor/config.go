@@ -9,6 +9,7 @@ import (
 
 	"github.com/comp-dev/comp/runtime"
 	"github.com/comp-dev/comp/runtime/embedded/container"
+	"github.com/comp-dev/comp/runtime/embedded/dns"
 	"github.com/comp-dev/comp/runtime/embedded/restart"
 	"github.com/comp-dev/comp/runtime/embedded/state"
 )
@@ -16,7 +17,7 @@ import (
 // config builds the container's configuration from its record: mounts with volumes and bind
 // sources resolved, its network namespace, and its /etc/hosts, /etc/hostname and
 // /etc/resolv.conf.
-func (s *Supervisor) config(rec *state.Record, rootfs string) (container.Config, error) {
+func (s *Supervisor) config(rec *state.Record, rootfs string, net *netsetup, nameserver string) (container.Config, error) {
 	spec := rec.Spec
 	cfg := container.Config{
 		ID:          rec.ID,
@@ -37,6 +38,8 @@ func (s *Supervisor) config(rec *state.Record, rootfs string) (container.Config,
 		cfg.Tmpfs[target] = opts
 	}
 	switch mode := spec.NetworkMode; {
+	case net != nil:
+		cfg.Network = net.netns
 	case mode == "host":
 		cfg.Network = "host"
 	case mode == "none" || mode == "":
@@ -92,7 +95,7 @@ func (s *Supervisor) config(rec *state.Record, rootfs string) (container.Config,
 			return cfg, runtime.Classify(runtime.ErrNotImplemented, fmt.Errorf("mount type %q is not supported by the embedded runtime", m.Type))
 		}
 	}
-	etc, err := s.etcFiles(rec, cfg)
+	etc, err := s.etcFiles(rec, cfg, nameserver)
 	if err != nil {
 		return cfg, err
 	}
@@ -102,7 +105,7 @@ func (s *Supervisor) config(rec *state.Record, rootfs string) (container.Config,
 
 // etcFiles writes the container's /etc/hosts, /etc/hostname and /etc/resolv.conf in its folder
 // and returns their bind mounts. On the host network they are copies of the host's.
-func (s *Supervisor) etcFiles(rec *state.Record, cfg container.Config) ([]container.Mount, error) {
+func (s *Supervisor) etcFiles(rec *state.Record, cfg container.Config, nameserver string) ([]container.Mount, error) {
 	dir := s.layout.Container(rec.ID)
 	hostname := cfg.Hostname
 	if hostname == "" {
@@ -113,6 +116,9 @@ func (s *Supervisor) etcFiles(rec *state.Record, cfg container.Config) ([]contai
 		if b, err := os.ReadFile("/etc/hosts"); err == nil {
 			hosts = string(b)
 		}
+	} else if len(rec.Endpoints) > 0 {
+		// As Docker: the container's hostname is its address on its first network.
+		hosts += rec.Endpoints[0].IP + "\t" + hostname + "\n"
 	} else {
 		hosts += "127.0.1.1\t" + hostname + "\n"
 	}
@@ -125,7 +131,10 @@ func (s *Supervisor) etcFiles(rec *state.Record, cfg container.Config) ([]contai
 	if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
 		resolv = string(b)
 	}
-	if len(rec.Spec.DNS) > 0 || len(rec.Spec.DNSSearch) > 0 || len(rec.Spec.DNSOptions) > 0 {
+	if nameserver != "" && len(rec.Spec.DNS) == 0 {
+		// On a bridge network, names resolve through the network's DNS server on its gateway.
+		resolv = dns.ResolvConf(nameserver, rec.Spec.DNSSearch, rec.Spec.DNSOptions)
+	} else if len(rec.Spec.DNS) > 0 || len(rec.Spec.DNSSearch) > 0 || len(rec.Spec.DNSOptions) > 0 {
 		resolv = ""
 		for _, ns := range rec.Spec.DNS {
 			resolv += "nameserver " + ns + "\n"

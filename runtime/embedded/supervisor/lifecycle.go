@@ -109,9 +109,9 @@ func checkSupported(spec runtime.ContainerSpec) error {
 	case spec.NetworkMode == "bridge":
 		return runtime.Classify(runtime.ErrNotImplemented, errors.New(
 			"network_mode: bridge is not supported by the embedded runtime yet (issue 4): set network_mode: host or none, or use --runtime docker"))
-	case len(spec.Ports) > 0 && spec.NetworkMode != "host":
-		return runtime.Classify(runtime.ErrNotImplemented, errors.New(
-			"published ports need bridge networking, which the embedded runtime does not have yet (issue 4): use network_mode: host, or --runtime docker"))
+	case len(spec.Ports) > 0 && !bridged(spec) && spec.NetworkMode != "host":
+		return runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf(
+			"published ports need a network: network_mode %q has none", spec.NetworkMode))
 	case len(spec.VolumesFrom) > 0:
 		return runtime.Classify(runtime.ErrNotImplemented, errors.New("volumes_from is not supported by the embedded runtime yet"))
 	case spec.Tty:
@@ -160,7 +160,19 @@ func (s *Supervisor) run(e *entry) (retErr error) {
 			container.UnmountRootfs(filepath.Join(dir, "fs"))
 		}
 	}()
-	cfg, err := s.config(rec, rootfs)
+	var net *netsetup
+	nameserver := ""
+	if bridged(rec.Spec) {
+		if net, nameserver, err = s.connect(rec); err != nil {
+			return fmt.Errorf("start container %s: %w", rec.Name, err)
+		}
+		defer func() {
+			if retErr != nil {
+				s.disconnect(rec, net)
+			}
+		}()
+	}
+	cfg, err := s.config(rec, rootfs, net, nameserver)
 	if err != nil {
 		return fmt.Errorf("start container %s: %w", rec.Name, err)
 	}
@@ -202,10 +214,16 @@ func (s *Supervisor) run(e *entry) (retErr error) {
 	}
 	now := time.Now().UTC()
 	rec.State, rec.Pid, rec.StartedAt, rec.ExitCode, rec.Error = state.Running, c.Pid(), now, 0, ""
+	rec.Health = ""
+	hc := healthcheck(rec.Spec, img.Config)
+	if hc != nil {
+		rec.Health = runtime.HealthStarting
+	}
 	s.save(e)
 	exited := make(chan struct{})
+	s.startProbe(e, hc, exited, now)
 	s.mu.Lock()
-	e.c, e.exited = c, exited
+	e.c, e.exited, e.net = c, exited, net
 	s.mu.Unlock()
 	s.emit(rec, "start", 0)
 	go s.watch(e, c, exited, copied, out)
@@ -274,6 +292,13 @@ func (s *Supervisor) watch(e *entry, c *container.Container, exited chan struct{
 	s.drain(e.rec, copied, out)
 	if uerr := container.UnmountRootfs(filepath.Join(s.layout.Container(e.rec.ID), "fs")); uerr != nil {
 		s.logger.Printf("unmount %s: %v", e.rec.Name, uerr)
+	}
+	s.mu.Lock()
+	net := e.net
+	e.net = nil
+	s.mu.Unlock()
+	if net != nil {
+		s.disconnect(e.rec, net)
 	}
 	now := time.Now().UTC()
 	s.mu.Lock()

@@ -14,7 +14,9 @@ import (
 
 	"github.com/comp-dev/comp/runtime"
 	"github.com/comp-dev/comp/runtime/embedded/container"
+	"github.com/comp-dev/comp/runtime/embedded/dns"
 	"github.com/comp-dev/comp/runtime/embedded/image"
+	"github.com/comp-dev/comp/runtime/embedded/network"
 	"github.com/comp-dev/comp/runtime/embedded/restart"
 	"github.com/comp-dev/comp/runtime/embedded/state"
 )
@@ -31,7 +33,10 @@ type Supervisor struct {
 	mgr     *container.Manager
 	logger  *log.Logger
 
+	nets *network.Manager
+
 	mu      sync.Mutex
+	dns     map[string]*dns.Server
 	entries map[string]*entry
 	subs    map[chan runtime.Event]struct{}
 	clients int
@@ -50,6 +55,8 @@ type entry struct {
 	cancelRestart chan struct{}
 	// op serialises start/stop/remove of this container.
 	op sync.Mutex
+	// net is the network the current run holds (bridged containers).
+	net *netsetup
 }
 
 // Run is `comp __supervise PROJECT`: it becomes project's supervisor unless one already runs,
@@ -71,7 +78,11 @@ func Run(ctx context.Context, layout state.Layout, project string) error {
 	if err != nil {
 		return err
 	}
-	s := &Supervisor{layout: layout, project: project, images: images, mgr: mgr,
+	nets, err := network.NewManager(layout.Networks())
+	if err != nil {
+		return err
+	}
+	s := &Supervisor{layout: layout, project: project, images: images, mgr: mgr, nets: nets, dns: map[string]*dns.Server{},
 		logger:  log.New(os.Stderr, "supervisor "+project+": ", log.LstdFlags|log.Lmicroseconds),
 		entries: map[string]*entry{}, subs: map[chan runtime.Event]struct{}{}, idle: time.Now()}
 	sock := layout.Socket(project)
@@ -93,6 +104,11 @@ func Run(ctx context.Context, layout state.Layout, project string) error {
 		conn, err := l.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
+				s.mu.Lock()
+				for _, srv := range s.dns {
+					srv.Close()
+				}
+				s.mu.Unlock()
 				s.forgetIfEmpty()
 				return nil
 			}
