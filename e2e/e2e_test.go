@@ -546,12 +546,16 @@ services:
 			for _, id := range names {
 				containerIDs = append(containerIDs, id)
 			}
-			if p.Runtime == "embedded" && len(e2e.EmbeddedLeftovers(containerIDs)) == 0 {
-				t.Fatal("the leak check sees nothing of running containers: it cannot catch a leak")
+			nets := []string{network}
+			if p.Runtime == "embedded" {
+				if len(e2e.EmbeddedLeftovers(containerIDs)) == 0 || len(e2e.EmbeddedNetworkLeftovers(nets, containerIDs)) == 0 {
+					t.Fatal("the leak checks see nothing of running containers: they cannot catch a leak")
+				}
 			}
 			r := p.MustComp("down", "-t", "1")
 			if p.Runtime == "embedded" {
-				if left := e2e.EmbeddedLeftovers(containerIDs); len(left) > 0 {
+				left := append(e2e.EmbeddedLeftovers(containerIDs), e2e.EmbeddedNetworkLeftovers(nets, containerIDs)...)
+				if len(left) > 0 {
 					t.Errorf("down left behind:\n%s", strings.Join(left, "\n"))
 				}
 			}

@@ -122,7 +122,7 @@ func TestRuntimesAndFeatures(t *testing.T) {
 		t.Errorf("Runtimes() = %q", got)
 	}
 
-	t.Setenv("COMP_E2E_EMBEDDED_FEATURES", "")
+	t.Setenv("COMP_E2E_EMBEDDED_FEATURES", "none")
 	t.Run("embedded lacks bridge", func(t *testing.T) {
 		RequireFeatures(t, "embedded", "bridge")
 		t.Error("not skipped")

@@ -7,6 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
+
+	"github.com/comp-dev/comp/runtime/embedded/network"
 )
 
 // EmbeddedLeftovers lists what the embedded runtime still holds of the given containers: mounts
@@ -69,4 +74,54 @@ func EmbeddedLeftovers(ids []string) []string {
 		}
 	}
 	return left
+}
+
+// EmbeddedNetworkLeftovers lists what the embedded runtime still holds of the given networks
+// and of the given containers' endpoints on them: bridges, veths, network namespaces and
+// firewall rules (comp tags each rule with its bridge's name).
+func EmbeddedNetworkLeftovers(networks, ids []string) []string {
+	var left []string
+	for _, n := range networks {
+		bridge := network.BridgeName(n)
+		if _, err := netlink.LinkByName(bridge); err == nil {
+			left = append(left, "bridge: "+bridge+" of network "+n)
+		}
+		for _, id := range ids {
+			if veth := network.VethName(n, id); linkExists(veth) {
+				left = append(left, "veth: "+veth)
+			}
+		}
+		if c, err := nftables.New(); err == nil {
+			rules := 0
+			tables, _ := c.ListTables()
+			for _, t := range tables {
+				chains, _ := c.ListChainsOfTableFamily(t.Family)
+				for _, ch := range chains {
+					if ch.Table.Name != t.Name {
+						continue
+					}
+					rs, _ := c.GetRules(t, ch)
+					for _, r := range rs {
+						if strings.Contains(string(r.UserData), "comp:"+bridge) {
+							rules++
+						}
+					}
+				}
+			}
+			if rules > 0 {
+				left = append(left, fmt.Sprintf("%d firewall rules of %s", rules, bridge))
+			}
+		}
+	}
+	for _, id := range ids {
+		if _, err := os.Stat(filepath.Join(StateRoot, "run", "netns", id)); err == nil {
+			left = append(left, "netns: "+id)
+		}
+	}
+	return left
+}
+
+func linkExists(name string) bool {
+	_, err := netlink.LinkByName(name)
+	return err == nil
 }

@@ -201,8 +201,13 @@ func fileExists(p string) bool {
 
 // pushImages builds and pushes every tag of Images.
 func pushImages() error {
+	udpecho, err := buildUDPEcho()
+	if err != nil {
+		return err
+	}
 	for tag, labels := range Images {
-		img, err := testimage.Busybox(testimage.WithLabels(labels))
+		img, err := testimage.Busybox(testimage.WithLabels(labels),
+			testimage.WithFile(testimage.File{Path: "bin/udpecho", Content: udpecho, Mode: 0o755}))
 		if err != nil {
 			return fmt.Errorf("build busybox:%s: %w", tag, err)
 		}
@@ -211,6 +216,20 @@ func pushImages() error {
 		}
 	}
 	return nil
+}
+
+// buildUDPEcho builds the static UDP echo server the images carry as /bin/udpecho.
+func buildUDPEcho() ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out := filepath.Join(os.TempDir(), fmt.Sprintf("comp-udpecho-%d", os.Getpid()))
+	defer os.Remove(out)
+	cmd := exec.CommandContext(ctx, goTool(), "build", "-o", out, "github.com/comp-dev/comp/internal/e2e/udpecho")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build udpecho: %w\n%s", err, b)
+	}
+	return os.ReadFile(out)
 }
 
 // Image returns the full reference of the pushed busybox:tag, "127.0.0.1:PORT/busybox:TAG".

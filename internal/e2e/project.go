@@ -85,6 +85,16 @@ func (p *Project) Write(yaml string) {
 	}
 }
 
+// Compose returns the project's compose.yaml as it is now.
+func (p *Project) Compose() string {
+	p.t.Helper()
+	b, err := os.ReadFile(p.ComposeFile())
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return string(b)
+}
+
 // ContainerName is the name comp gives replica n of service: <project>-<service>-<n>.
 func (p *Project) ContainerName(service string, n int) string {
 	return fmt.Sprintf("%s-%s-%d", p.Name, service, n)

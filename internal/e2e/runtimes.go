@@ -19,10 +19,15 @@ import (
 const DefaultRuntimes = "docker,embedded"
 
 // Features are the optional capabilities a scenario may need, each with why a runtime may lack
-// it. Docker has them all; the embedded runtime has those listed in COMP_E2E_EMBEDDED_FEATURES.
+// it. Docker has them all; the embedded runtime has those listed in COMP_E2E_EMBEDDED_FEATURES
+// (default DefaultEmbeddedFeatures).
 var Features = map[string]string{
 	"bridge": "embedded bridge networking (issue 4)",
 }
+
+// DefaultEmbeddedFeatures are the features the embedded runtime has when
+// COMP_E2E_EMBEDDED_FEATURES is unset: bridge networking landed with issue 4.
+const DefaultEmbeddedFeatures = "bridge"
 
 // Runtimes returns the runtimes to test: COMP_E2E_RUNTIMES (comma-separated), else
 // DefaultRuntimes.
@@ -126,7 +131,7 @@ func RequireFeatures(t testing.TB, runtime string, features ...string) {
 		if !ok {
 			t.Fatalf("scenario needs unknown feature %q; known: %v", f, featureNames())
 		}
-		if runtime == "embedded" && !slices.Contains(splitList(os.Getenv("COMP_E2E_EMBEDDED_FEATURES")), f) {
+		if runtime == "embedded" && !slices.Contains(splitList(envOr("COMP_E2E_EMBEDDED_FEATURES", DefaultEmbeddedFeatures)), f) {
 			t.Skipf("needs %s", why)
 		}
 	}
