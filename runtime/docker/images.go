@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/distribution/reference"
@@ -122,4 +123,42 @@ func (r *Runtime) RemoveImage(ctx context.Context, ref string, force bool) error
 		return fmt.Errorf("remove image %s: %w", ref, classify(err))
 	}
 	return nil
+}
+
+// LoadImages loads a docker-archive (or OCI-layout) tarball into the engine, as `docker load`.
+func (r *Runtime) LoadImages(ctx context.Context, rd io.Reader) ([]runtime.Image, error) {
+	resp, err := r.cli.ImageLoad(ctx, rd)
+	if err != nil {
+		return nil, fmt.Errorf("load images: %w", classify(err))
+	}
+	defer resp.Body.Close()
+	var out []runtime.Image
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var msg struct {
+			Stream      string
+			Error       string
+			ErrorDetail struct{ Message string }
+		}
+		if err := dec.Decode(&msg); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return out, fmt.Errorf("load images: %w", err)
+		}
+		if msg.Error != "" {
+			return out, runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("load images: %s", msg.Error))
+		}
+		// "Loaded image: NAME:TAG" or "Loaded image ID: sha256:…"
+		for _, prefix := range []string{"Loaded image: ", "Loaded image ID: "} {
+			if ref, ok := strings.CutPrefix(strings.TrimSpace(msg.Stream), prefix); ok {
+				img, err := r.InspectImage(ctx, ref)
+				if err != nil {
+					return out, err
+				}
+				out = append(out, img)
+			}
+		}
+	}
+	return out, nil
 }

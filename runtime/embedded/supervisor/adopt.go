@@ -42,7 +42,7 @@ func (s *Supervisor) adopt() {
 				s.mu.Lock()
 				e.c, e.exited, e.net = c, exited, net
 				s.mu.Unlock()
-				go s.watch(e, c, exited, copied, out)
+				go s.watch(e, c, exited, copied, out, nil)
 				if img, err := s.images.Get(rec.ImageID); err == nil {
 					s.startProbe(e, healthcheck(rec.Spec, img.Config), exited, rec.StartedAt)
 				}

@@ -114,8 +114,6 @@ func checkSupported(spec runtime.ContainerSpec) error {
 			"published ports need a network: network_mode %q has none", spec.NetworkMode))
 	case len(spec.VolumesFrom) > 0:
 		return runtime.Classify(runtime.ErrNotImplemented, errors.New("volumes_from is not supported by the embedded runtime yet"))
-	case spec.Tty:
-		return runtime.Classify(runtime.ErrNotImplemented, errors.New("tty: true is not supported by the embedded runtime yet"))
 	}
 	return nil
 }
@@ -200,11 +198,56 @@ func (s *Supervisor) run(e *entry) (retErr error) {
 	defer stderr.Close()
 	copied := s.copyOutput(rec, out)
 	cfg.Process.Stdout, cfg.Process.Stderr = stdout, stderr
+	var afterWait func()
+	if rec.Spec.Tty {
+		// The terminal's output comes from its master side, which the container package
+		// copies here: into a pipe whose reader feeds the log, closed once the container
+		// (and that copy) ended.
+		r, w, err := os.Pipe()
+		if err != nil {
+			out.Close()
+			return err
+		}
+		ttyDone := make(chan struct{})
+		go func() {
+			defer close(ttyDone)
+			defer r.Close()
+			out.Copy(runtime.Stdout, r)
+		}()
+		fifos := copied
+		both := make(chan struct{})
+		go func() {
+			<-fifos
+			<-ttyDone
+			close(both)
+		}()
+		copied = both
+		cfg.Process.Stdout, cfg.Process.Stderr = w, nil
+		afterWait = func() { w.Close() }
+		defer func() {
+			if retErr != nil {
+				w.Close()
+			}
+		}()
+	}
+	if rec.Spec.StdinOpen {
+		// stdin_open: an input that stays open and empty, as Docker's unattached stdin.
+		in, err := openStdin(dir)
+		if err != nil {
+			out.Close()
+			return err
+		}
+		defer in.Close()
+		cfg.Process.Stdin = in
+	}
 
 	c, err := s.mgr.Start(cfg)
 	if err != nil {
 		stdout.Close()
 		stderr.Close()
+		if afterWait != nil {
+			afterWait()
+		}
 		s.drain(rec, copied, out)
 		if code, ok := container.ExitCode(err); ok {
 			rec.State, rec.ExitCode, rec.Error, rec.FinishedAt = state.Exited, code, err.Error(), time.Now().UTC()
@@ -226,8 +269,18 @@ func (s *Supervisor) run(e *entry) (retErr error) {
 	e.c, e.exited, e.net = c, exited, net
 	s.mu.Unlock()
 	s.emit(rec, "start", 0)
-	go s.watch(e, c, exited, copied, out)
+	go s.watch(e, c, exited, copied, out, afterWait)
 	return nil
+}
+
+// openStdin opens (making it first) the container's stdin FIFO for reading and writing: the
+// container reads from it, and it never sees end of file.
+func openStdin(dir string) (*os.File, error) {
+	path := filepath.Join(dir, "stdin")
+	if err := unix.Mkfifo(path, 0o600); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, err
+	}
+	return os.OpenFile(path, os.O_RDWR, 0)
 }
 
 // copyOutput opens the read ends of the container's FIFOs and copies them into its log; the
@@ -281,10 +334,13 @@ func (s *Supervisor) drain(rec *state.Record, copied <-chan struct{}, out *logfi
 
 // watch waits for the container's exit, cleans up after it, records it, and restarts it when
 // its policy says so.
-func (s *Supervisor) watch(e *entry, c *container.Container, exited chan struct{}, copied <-chan struct{}, out *logfile.Writer) {
+func (s *Supervisor) watch(e *entry, c *container.Container, exited chan struct{}, copied <-chan struct{}, out *logfile.Writer, afterWait func()) {
 	code, err := c.Wait()
 	if err != nil {
 		s.logger.Printf("wait %s: %v", e.rec.Name, err)
+	}
+	if afterWait != nil {
+		afterWait()
 	}
 	if derr := c.Destroy(); derr != nil {
 		s.logger.Printf("destroy %s: %v", e.rec.Name, derr)
