@@ -3,7 +3,9 @@ package network
 import (
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"net"
+	"os"
 	"strings"
 
 	"github.com/google/nftables"
@@ -169,6 +171,11 @@ func notReply() []expr.Any {
 // ensureRules adds the rules of r that are missing (a firewall reload or a dockerd started
 // after comp flushes them); the ones present are left alone.
 func ensureRules(r *record) error {
+	unlock, err := lockFirewall()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	c, err := nftables.New()
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
@@ -224,6 +231,11 @@ func ensureRules(r *record) error {
 // removeRules deletes every rule tagged for bridge, in comp's table and in iptables-nft's
 // FORWARD chain, and comp's table itself once no rule is left in it.
 func removeRules(bridge string) error {
+	unlock, err := lockFirewall()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	c, err := nftables.New()
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
@@ -270,4 +282,31 @@ func removeRules(bridge string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// firewallLock serialises comp's firewall changes across every comp process on the machine,
+// whatever its state folder: the kernel's tables are one, and a process deleting the empty
+// comp_net table while another adds rules to it would make the other fail.
+const firewallLock = "/run/comp-firewall.lock"
+
+func lockFirewall() (func(), error) { return lockFile(firewallLock) }
+
+// poolLock serialises subnet allocation across every comp process on the machine.
+const poolLock = "/run/comp-subnets.lock"
+
+func lockPool() (func(), error) { return lockFile(poolLock) }
+
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() {
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		f.Close()
+	}, nil
 }

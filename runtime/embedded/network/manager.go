@@ -216,6 +216,14 @@ func (m *Manager) Create(spec runtime.NetworkSpec) (Info, error) {
 		}
 		r.Subnet, r.Gateway, r.IPRange = pool.subnet, pool.gateway, pool.ipRange
 	} else {
+		// Comp processes with other state folders (tests, COMP_ROOT) allocate from the same
+		// pool: a machine-wide lock keeps two of them from taking one free subnet at once,
+		// until the bridge (and its route) exists.
+		unlockPool, err := lockPool()
+		if err != nil {
+			return Info{}, err
+		}
+		defer unlockPool()
 		subnet, err := freeSubnet(st)
 		if err != nil {
 			return Info{}, fmt.Errorf("create network %s: %w", spec.Name, err)
