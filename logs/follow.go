@@ -132,6 +132,9 @@ type followed struct {
 	// exits are die events seen while streaming, reported once the stream has drained so the
 	// status line comes after the container's last line.
 	exits []int
+	// exitStates are the states inspected when each queued exit was seen: a container whose
+	// output stream spans its restarts (a log file) must still report "(restarting)".
+	exitStates []string
 	// alive: running or about to run, as far as events and inspection tell.
 	alive bool
 	// initial: listed when Follow began, so its first stream takes opts.Tail.
@@ -324,8 +327,13 @@ func (f *follower) event(ev runtime.Event) {
 		}
 		if t.streaming {
 			t.exits = append(t.exits, ev.ExitCode)
+			state := ""
+			if c, err := f.src.InspectContainer(f.ctx, ev.Container); err == nil {
+				state = c.State
+			}
+			t.exitStates = append(t.exitStates, state)
 		} else {
-			f.exited(t, []int{ev.ExitCode})
+			f.exited(t, []int{ev.ExitCode}, nil)
 		}
 	case "destroy":
 		// The only news of a container removed before it ever started.
@@ -387,9 +395,9 @@ func (f *follower) streamEnded(end streamEnd) {
 	}
 	inspected := false
 	if len(t.exits) > 0 {
-		exits := t.exits
-		t.exits = nil
-		f.exited(t, exits)
+		exits, states := t.exits, t.exitStates
+		t.exits, t.exitStates = nil, nil
+		f.exited(t, exits, states)
 		inspected = true
 	}
 	if t.resume {
@@ -417,15 +425,20 @@ func (f *follower) streamEnded(end streamEnd) {
 }
 
 // exited reports the exits of t, after inspecting it so the caller can tell a restart.
-func (f *follower) exited(t *followed, codes []int) {
+func (f *follower) exited(t *followed, codes []int, states []string) {
 	f.inspect(t)
 	if t.c.State == "" {
 		// Already removed: it exited with the last code, and nothing brings it back.
 		t.c.State, t.c.ExitCode = runtime.StateExited, codes[len(codes)-1]
 	}
 	if f.opts.OnExit != nil {
-		for _, code := range codes {
-			f.opts.OnExit(t.c, code)
+		for i, code := range codes {
+			c := t.c
+			if i < len(states) && i < len(codes)-1 && isAlive(states[i]) {
+				// An earlier exit, followed by a restart: say so, whatever the state now.
+				c.State = states[i]
+			}
+			f.opts.OnExit(c, code)
 		}
 	}
 }

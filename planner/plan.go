@@ -21,6 +21,9 @@ const (
 	// old container, then renames the new one: data in named volumes is never touched.
 	RecreateContainer Action = "Recreate"
 	StartContainer    Action = "Start"
+	// RestartContainer restarts a container whose dependency was recreated (depends_on
+	// restart: true).
+	RestartContainer Action = "Restart"
 	// KeepContainer is a no-op for a running, up-to-date container ("Running").
 	KeepContainer   Action = "Keep"
 	StopContainer   Action = "Stop"

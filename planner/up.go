@@ -263,6 +263,14 @@ func planService(p *project.Project, s types.ServiceConfig, obs Observed, opts U
 			parentRecreated = d
 		}
 	}
+	// depends_on restart: true restarts the dependent when its dependency is recreated.
+	restartFor := ""
+	for _, d := range sortedKeys(s.DependsOn) {
+		if s.DependsOn[d].Restart && recreated[d] {
+			restartFor = d
+			break
+		}
+	}
 	var waits []Wait
 	for _, d := range sortedKeys(s.DependsOn) {
 		if _, err := p.GetService(d); err != nil {
@@ -323,6 +331,11 @@ func planService(p *project.Project, s types.ServiceConfig, obs Observed, opts U
 		case c.State != runtime.StateRunning && c.State != runtime.StateRestarting && !opts.NoStart:
 			st := plan.add(&Step{Action: StartContainer, Kind: KindContainer, Name: c.Name, Service: s.Name,
 				Number: n, Container: &c, Start: true, Waits: waits, After: after, Reason: "container " + c.State})
+			ids = append(ids, st.ID)
+		case restartFor != "" && !opts.NoStart:
+			st := plan.add(&Step{Action: RestartContainer, Kind: KindContainer, Name: c.Name, Service: s.Name,
+				Number: n, Container: &c, Start: true, Waits: waits, After: after, Timeout: opts.Timeout,
+				Reason: "dependency " + restartFor + " recreated"})
 			ids = append(ids, st.ID)
 		default:
 			st := plan.add(&Step{Action: KeepContainer, Kind: KindContainer, Name: c.Name, Service: s.Name,

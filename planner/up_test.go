@@ -131,6 +131,14 @@ func TestUp(t *testing.T) {
 			reasons: map[string]string{"demo-db-1": "image changed"},
 		},
 		{
+			name: "a dependent with restart: true restarts when its dependency is recreated",
+			p: load(t, strings.Replace(strings.Replace(chain, "image: busybox\n    volumes: [data:/data]", "image: busybox\n    environment: {X: \"2\"}\n    volumes: [data:/data]", 1),
+				"db: {condition: service_healthy}", "db: {condition: service_healthy, restart: true}", 1)),
+			obs:     world(all()),
+			want:    "Recreate demo-db-1\nRestart demo-api-1\nKeep demo-web-1",
+			reasons: map[string]string{"demo-api-1": "dependency db recreated"},
+		},
+		{
 			name: "force-recreate recreates all", p: p, obs: world(all()), opts: UpOptions{ForceRecreate: true},
 			want: "Recreate demo-db-1\nRecreate demo-api-1\nRecreate demo-web-1",
 		},

@@ -187,6 +187,21 @@ func (a *applier) act(ctx context.Context, st *planner.Step) error {
 	case planner.StartContainer:
 		a.record(st.Service, st.Container.ID)
 		return a.start(ctx, st, st.Container.ID)
+	case planner.RestartContainer:
+		a.record(st.Service, st.Container.ID)
+		if err := a.waitFor(ctx, st); err != nil {
+			return err
+		}
+		release, err := a.acquire(ctx)
+		if err != nil {
+			return err
+		}
+		defer release()
+		p.emit(st.Kind, st.Name, "Restarting", Working, st.Reason)
+		if err := a.rt.RestartContainer(ctx, st.Container.ID, st.Timeout); err != nil {
+			return fmt.Errorf("restart container %s: %w", st.Name, err)
+		}
+		p.emit(st.Kind, st.Name, "Restarted", Done, st.Reason)
 	case planner.KeepContainer:
 		a.record(st.Service, st.Container.ID)
 		p.emit(st.Kind, st.Name, "Running", Done, "")

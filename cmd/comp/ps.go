@@ -188,6 +188,7 @@ type psRow struct {
 	Ports        string
 	Project      string
 	Publishers   []publisher
+	RestartCount int
 	RunningFor   string
 	Service      string
 	Size         string
@@ -241,6 +242,7 @@ func newPsRow(c runtime.Container, now time.Time) psRow {
 		Ports:        displayPorts(c.Ports),
 		Project:      c.Labels[runtime.LabelProject],
 		Publishers:   publishers(c.Ports),
+		RestartCount: c.RestartCount,
 		RunningFor:   runningFor(c, now),
 		Service:      serviceOf(c),
 		Size:         "0B",
