@@ -99,6 +99,40 @@ type ImagePruner interface {
 	PruneImages(ctx context.Context) ([]string, error)
 }
 
+// ImageBuilder is implemented by runtimes that build images from a Dockerfile (`build:`).
+type ImageBuilder interface {
+	// BuildImage builds spec and tags the result with spec.Tags; it returns the image ID.
+	// progress (may be nil) receives the build's output, one line at a time. A Dockerfile
+	// error names the file and line.
+	BuildImage(ctx context.Context, spec BuildSpec, progress func(BuildProgress)) (string, error)
+}
+
+// BuildSpec is a compose service's build: section, paths resolved.
+type BuildSpec struct {
+	// Context is the build context folder.
+	Context string
+	// Dockerfile is the Dockerfile's path relative to Context ("" is "Dockerfile");
+	// DockerfileInline, when set, is the Dockerfile's content instead.
+	Dockerfile       string
+	DockerfileInline string
+	// Args are build arguments; a nil value takes the variable from the environment.
+	Args   map[string]*string
+	Target string
+	Labels map[string]string
+	// Tags name the result: the first is the service's image.
+	Tags    []string
+	NoCache bool
+	// Pull pulls the base images even when present.
+	Pull bool
+}
+
+// BuildProgress is one line of a build's output.
+type BuildProgress struct {
+	// Step is the instruction being run, e.g. "[2/5] RUN make".
+	Step string
+	Text string
+}
+
 // Info describes an engine.
 type Info struct {
 	Runtime       string // "docker", "embedded"
