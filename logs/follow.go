@@ -328,12 +328,18 @@ func (f *follower) event(ev runtime.Event) {
 		if t.streaming {
 			t.exits = append(t.exits, ev.ExitCode)
 			state := ""
-			if c, err := f.src.InspectContainer(f.ctx, ev.Container); err == nil {
+			if ev.Restarting {
+				state = runtime.StateRestarting
+			} else if c, err := f.src.InspectContainer(f.ctx, ev.Container); err == nil {
 				state = c.State
 			}
 			t.exitStates = append(t.exitStates, state)
 		} else {
-			f.exited(t, []int{ev.ExitCode}, nil)
+			var states []string
+			if ev.Restarting {
+				states = []string{runtime.StateRestarting}
+			}
+			f.exited(t, []int{ev.ExitCode}, states)
 		}
 	case "destroy":
 		// The only news of a container removed before it ever started.
@@ -434,8 +440,8 @@ func (f *follower) exited(t *followed, codes []int, states []string) {
 	if f.opts.OnExit != nil {
 		for i, code := range codes {
 			c := t.c
-			if i < len(states) && i < len(codes)-1 && isAlive(states[i]) {
-				// An earlier exit, followed by a restart: say so, whatever the state now.
+			if i < len(states) && isAlive(states[i]) {
+				// An exit followed by a restart: say so, whatever the state now.
 				c.State = states[i]
 			}
 			f.opts.OnExit(c, code)

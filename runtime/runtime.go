@@ -488,4 +488,7 @@ type Event struct {
 	ExitCode int
 	// Health is set for health_status events.
 	Health string
+	// Restarting is set on a die event when the runtime knows that its restart policy brings
+	// the container back (the embedded runtime does; Docker's events do not say).
+	Restarting bool
 }

@@ -124,7 +124,8 @@ func (r *Runtime) ListContainers(ctx context.Context, opts runtime.ListOptions) 
 			adopt[rec.Project()] = true
 		}
 		c := toContainer(rec)
-		if !opts.All && c.State != runtime.StateRunning {
+		// As Docker's list: without All, containers about to be restarted count as running.
+		if !opts.All && c.State != runtime.StateRunning && c.State != runtime.StateRestarting {
 			continue
 		}
 		out = append(out, c)

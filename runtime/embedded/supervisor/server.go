@@ -253,7 +253,8 @@ func (s *Supervisor) streamEvents(ctx context.Context, conn net.Conn, enc *json.
 // events rather than stalling the supervisor.
 func (s *Supervisor) emit(rec *state.Record, action string, exitCode int) {
 	ev := runtime.Event{Time: time.Now(), Action: action, Container: rec.ID, Name: rec.Name,
-		Labels: rec.Spec.Labels, ExitCode: exitCode, Health: rec.Health}
+		Labels: rec.Spec.Labels, ExitCode: exitCode, Health: rec.Health,
+		Restarting: action == "die" && rec.State == state.Restarting}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for ch := range s.subs {
