@@ -13,7 +13,9 @@ type Action string
 
 // The actions of a plan. Each names what happens to one object.
 const (
-	PullImage       Action = "Pull"
+	PullImage Action = "Pull"
+	// BuildImage builds a service's image from its build: section.
+	BuildImage      Action = "Build"
 	CreateNetwork   Action = "CreateNetwork"
 	CreateVolume    Action = "CreateVolume"
 	CreateContainer Action = "Create"
@@ -65,6 +67,9 @@ type Step struct {
 	Start bool
 	// Waits are the dependency conditions to meet before starting the container.
 	Waits []Wait
+
+	// Build is the image to build (BuildImage).
+	Build *runtime.BuildSpec
 
 	NetworkSpec *runtime.NetworkSpec
 	VolumeSpec  *runtime.VolumeSpec

@@ -38,6 +38,9 @@ type UpOptions struct {
 	Scale map[string]int
 	// Pull is the --pull policy: "" (the service's pull_policy), "missing", "always", "never".
 	Pull string
+	// Build builds every service that has a build: section (--build); NoBuild builds none
+	// (--no-build). Otherwise a service with build: is built when its image is missing.
+	Build, NoBuild bool
 	// KnownServices are all services of the compose file, selected or not, enabled or not:
 	// containers of any other service are orphans. Nil means the project's services.
 	KnownServices []string
@@ -147,6 +150,22 @@ func planImages(p *project.Project, obs Observed, opts UpOptions, plan *Plan) er
 			policy = s.PullPolicy
 		}
 		_, present := obs.Images[s.Image]
+		if s.Build != nil {
+			build := opts.Build || !present || s.PullPolicy == types.PullPolicyBuild
+			switch {
+			case opts.NoBuild && !present:
+				return fmt.Errorf("service %q: image %s is not built and --no-build was given: build it with `comp build %s`", name, s.Image, name)
+			case opts.NoBuild || !build:
+			default:
+				spec := project.BuildSpec(s)
+				reason := "not built yet"
+				if present {
+					reason = "--build"
+				}
+				plan.add(&Step{Action: BuildImage, Kind: KindImage, Name: s.Image, Service: name, Build: &spec, Reason: reason})
+			}
+			continue
+		}
 		switch policy {
 		case types.PullPolicyNever:
 			if !present {

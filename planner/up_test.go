@@ -273,3 +273,52 @@ networks:
 }
 
 func contains(list []string, s string) bool { return indexOf(list, s) >= 0 }
+
+func TestUpBuildsWhatItMust(t *testing.T) {
+	p := load(t, `
+services:
+  app:
+    build: .
+  db:
+    image: busybox
+`)
+	built := map[string]string{"demo-app": "sha256:app", "busybox": "sha256:bb"}
+	cases := []struct {
+		name   string
+		images map[string]string
+		opts   UpOptions
+		want   string // the image steps
+		err    string
+	}{
+		{"builds a missing image, named <project>-<service>", map[string]string{"busybox": "sha256:bb"}, UpOptions{}, "Build demo-app", ""},
+		{"does not rebuild a present image", built, UpOptions{}, "", ""},
+		{"rebuilds with --build", built, UpOptions{Build: true}, "Build demo-app", ""},
+		{"--no-build with a missing image is an error", map[string]string{"busybox": "sha256:bb"}, UpOptions{NoBuild: true}, "", "--no-build"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			plan, err := Up(p, Observed{Images: tc.images}, tc.opts)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, st := range plan.Steps {
+				if st.Kind == KindImage {
+					got = append(got, string(st.Action)+" "+st.Name)
+				}
+			}
+			if strings.Join(got, "\n") != tc.want {
+				t.Errorf("image steps %q, want %q", got, tc.want)
+			}
+			if st := plan.Step("Image:demo-app"); st != nil && (st.Build == nil || st.Build.Tags[0] != "demo-app") {
+				t.Errorf("build spec %+v", st.Build)
+			}
+		})
+	}
+}

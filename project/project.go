@@ -99,6 +99,16 @@ func Load(ctx context.Context, opts Options) (*Project, error) {
 			return nil, err
 		}
 	}
+	p, err = p.WithServicesTransform(func(name string, s types.ServiceConfig) (types.ServiceConfig, error) {
+		if s.Image == "" && s.Build != nil {
+			// As Docker Compose: a built image without image: is named <project>-<service>.
+			s.Image = p.Name + Separator + name
+		}
+		return s, nil
+	})
+	if err != nil {
+		return nil, err
+	}
 	if err := validate(p); err != nil {
 		return nil, fmt.Errorf("%s: %w", strings.Join(p.ComposeFiles, ", "), err)
 	}
@@ -123,9 +133,10 @@ func validate(p *types.Project) error {
 		if s.Image == "" && s.Build == nil {
 			return fmt.Errorf("service %q has neither an image nor a build context specified: set services.%s.image", s.Name, s.Name)
 		}
-		if s.Image == "" {
-			// comp cannot build images yet: say so rather than fail later with a missing image.
-			return fmt.Errorf("service %q: building images (services.%s.build) is not supported by comp yet; set services.%s.image to a pullable image", s.Name, s.Name, s.Name)
+		if s.Build != nil {
+			if ctx := s.Build.Context; strings.Contains(ctx, "://") || strings.HasPrefix(ctx, "git@") {
+				return fmt.Errorf("services.%s.build.context: %s is a URL; comp builds from a local folder only: clone it and point build.context at the folder", s.Name, ctx)
+			}
 		}
 		if strings.HasPrefix(s.NetworkMode, "service:") {
 			dep := strings.TrimPrefix(s.NetworkMode, "service:")

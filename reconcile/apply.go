@@ -147,6 +147,25 @@ func (a *applier) act(ctx context.Context, st *planner.Step) error {
 			return err
 		}
 		p.emit(st.Kind, st.Name, "Pulled", Done, "")
+	case planner.BuildImage:
+		builder, ok := a.rt.(runtime.ImageBuilder)
+		if !ok {
+			return fmt.Errorf("service %q: the %s runtime cannot build images", st.Service, a.rt.Name())
+		}
+		release, err := a.acquire(ctx)
+		if err != nil {
+			return err
+		}
+		defer release()
+		p.emit(st.Kind, st.Name, "Building", Working, "")
+		if _, err := builder.BuildImage(ctx, *st.Build, func(bp runtime.BuildProgress) {
+			if bp.Step != "" {
+				p.emit(st.Kind, st.Name, "Building", Working, bp.Step)
+			}
+		}); err != nil {
+			return fmt.Errorf("service %q: build %s: %w", st.Service, st.Name, err)
+		}
+		p.emit(st.Kind, st.Name, "Built", Done, "")
 	case planner.CreateNetwork:
 		p.emit(st.Kind, st.Name, "Creating", Working, "")
 		if _, err := a.rt.CreateNetwork(ctx, *st.NetworkSpec); err != nil {

@@ -101,7 +101,10 @@ func newRootCmd(streams *IOStreams) *cobra.Command {
 		newTopCmd(g),
 		newVersionCmd(g),
 		newImageCmd(g),
+		newBuildCmd(g),
 		newVolumeCmd(g),
+		newWaitCmd(g),
+		newEventsCmd(g),
 	)
 	return root
 }

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -34,6 +37,19 @@ type upOptions struct {
 	noColor       bool
 	noLogPrefix   bool
 	timestamps    bool
+
+	// wait (--wait) waits for the services to be running or healthy, detached; waitTimeout
+	// (--wait-timeout, seconds) bounds that.
+	wait        bool
+	waitTimeout int
+	// Attached only: abortOnExit and abortOnFailure stop the project when a container exits
+	// (with a failure); exitCodeFrom makes that service's exit code comp's; attach and noAttach
+	// choose whose output is shown.
+	abortOnExit    bool
+	abortOnFailure bool
+	exitCodeFrom   string
+	attach         []string
+	noAttach       []string
 }
 
 func newUpCmd(g *globalOptions) *cobra.Command {
@@ -58,7 +74,68 @@ func newUpCmd(g *globalOptions) *cobra.Command {
 	f.BoolVar(&o.noColor, "no-color", false, "Produce monochrome output")
 	f.BoolVar(&o.noLogPrefix, "no-log-prefix", false, "Don't print prefix in logs")
 	f.BoolVar(&o.timestamps, "timestamps", false, "Show timestamps")
+	f.BoolVar(&o.wait, "wait", false, "Wait for services to be running|healthy. Implies detached mode.")
+	f.IntVar(&o.waitTimeout, "wait-timeout", 0, "Maximum duration in seconds to wait for the project to be running|healthy")
+	f.BoolVar(&o.abortOnExit, "abort-on-container-exit", false, "Stops all containers if any container was stopped. Incompatible with -d")
+	f.BoolVar(&o.abortOnFailure, "abort-on-container-failure", false, "Stops all containers if any container exited with failure. Incompatible with -d")
+	f.StringVar(&o.exitCodeFrom, "exit-code-from", "", "Return the exit code of the selected service container. Implies --abort-on-container-exit")
+	f.StringArrayVar(&o.attach, "attach", nil, "Restrict attaching to the specified services")
+	f.StringArrayVar(&o.noAttach, "no-attach", nil, "Do not attach (stream logs) to the specified services")
 	return cmd
+}
+
+// validate checks the combinations of flags as Compose does, and applies what flags imply:
+// --exit-code-from implies --abort-on-container-exit (unless --abort-on-container-failure),
+// --wait implies -d.
+func (o *upOptions) validate() error {
+	if o.exitCodeFrom != "" && !o.abortOnFailure {
+		o.abortOnExit = true
+	}
+	if o.abortOnExit && o.abortOnFailure {
+		return errors.New("--abort-on-container-failure cannot be combined with --abort-on-container-exit")
+	}
+	if o.waitTimeout < 0 {
+		return fmt.Errorf("invalid --wait-timeout %d: use a number of seconds", o.waitTimeout)
+	}
+	if o.wait {
+		if o.abortOnExit || len(o.attach) > 0 {
+			return errors.New("--wait cannot be combined with --abort-on-container-exit or --attach")
+		}
+		if o.noStart {
+			return errors.New("--wait cannot be combined with --no-start")
+		}
+		o.detach = true
+	}
+	if o.detach && (o.abortOnExit || o.abortOnFailure || len(o.attach) > 0) {
+		return errors.New("--detach cannot be combined with --abort-on-container-exit, --abort-on-container-failure or --attach")
+	}
+	return nil
+}
+
+// attachedServices are the services whose output attached `up` shows: --attach (each must be
+// in the project), else all, less --no-attach.
+func attachedServices(p *project.Project, o *upOptions) ([]string, error) {
+	services := p.ServiceNames()
+	if len(o.attach) > 0 {
+		var unknown []string
+		for _, s := range o.attach {
+			if !slices.Contains(services, s) {
+				unknown = append(unknown, s)
+			}
+		}
+		if len(unknown) > 0 {
+			return nil, fmt.Errorf("cannot attach to services not included in up: %s", strings.Join(unknown, ", "))
+		}
+		services = o.attach
+	}
+	var out []string
+	for _, s := range services {
+		if !slices.Contains(o.noAttach, s) && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 // timeoutFlag turns a -t value into a stop timeout; negative means the container's own.
@@ -84,6 +161,9 @@ func parseScale(flags []string) (map[string]int, error) {
 }
 
 func runUp(ctx context.Context, g *globalOptions, o *upOptions, services []string) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
 	switch o.pull {
 	case "policy":
 		o.pull = ""
@@ -100,6 +180,20 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, services []strin
 	p, err := project.Load(ctx, opts)
 	if err != nil {
 		return err
+	}
+	var attached []string
+	if !o.detach && !o.noStart {
+		if o.exitCodeFrom != "" {
+			if _, err := p.GetService(o.exitCodeFrom); err != nil {
+				return fmt.Errorf("--exit-code-from: no such service: %s (services: %s)", o.exitCodeFrom, strings.Join(p.ServiceNames(), ", "))
+			}
+		}
+		if attached, err = attachedServices(p, o); err != nil {
+			return err
+		}
+		if o.exitCodeFrom != "" && len(attached) > 0 && !slices.Contains(attached, o.exitCodeFrom) {
+			return fmt.Errorf("--exit-code-from %s: the service is not attached", o.exitCodeFrom)
+		}
 	}
 	rt, err := g.runtime(ctx)
 	if err != nil {
@@ -147,6 +241,7 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, services []strin
 			return err
 		}
 		upOpts.Pull = "missing"
+		upOpts.Build = false // built just now
 		if plan, err = planner.Up(p, obs, upOpts); err != nil {
 			return err
 		}
@@ -157,42 +252,53 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, services []strin
 	for _, w := range plan.Warnings {
 		progress.Warn(w)
 	}
+	if o.wait {
+		return applyAndWait(ctx, rt, p, plan, applyOpts, time.Duration(o.waitTimeout)*time.Second, progress.Event)
+	}
 	if o.detach || o.noStart {
 		return reconcile.Apply(ctx, plan, rt, applyOpts)
 	}
-	return attachedUp(ctx, g, o, p, rt, plan, applyOpts)
+	return attachedUp(ctx, g, o, p, rt, plan, applyOpts, attached)
 }
 
 // pullSteps is the part of plan that pulls images.
 func pullSteps(plan *planner.Plan) *planner.Plan {
 	out := &planner.Plan{}
 	for _, st := range plan.Steps {
-		if st.Action == planner.PullImage {
+		if st.Action == planner.PullImage || st.Action == planner.BuildImage {
 			out.Steps = append(out.Steps, st)
 		}
 	}
 	return out
 }
 
-// attachedUp applies the plan while streaming the project's logs, until every container has
-// exited or the user presses Ctrl-C (once: stop gracefully; twice: kill).
+// attachedUp applies the plan while streaming the output of the attached services' containers,
+// until they have all exited, the user presses Ctrl-C (once: stop gracefully; twice: kill), or
+// an exit aborts the project (--abort-on-container-exit, --abort-on-container-failure,
+// --exit-code-from). attached may be empty (every service --no-attach): exits are still watched.
 func attachedUp(ctx context.Context, g *globalOptions, o *upOptions, p *project.Project, rt runtime.Runtime,
-	plan *planner.Plan, applyOpts reconcile.Options) error {
+	plan *planner.Plan, applyOpts reconcile.Options, attached []string) error {
 
-	printer := logs.NewPrinter(g.streams.Out, logs.Options{
+	out := g.streams.Out
+	watched := attached
+	if len(attached) == 0 {
+		out, watched = io.Discard, p.ServiceNames()
+	}
+	printer := logs.NewPrinter(out, logs.Options{
 		Color:      g.streams.ColorOut() && !o.noColor,
 		Prefix:     !o.noLogPrefix,
 		Timestamps: o.timestamps,
 	})
 	var names []string
 	for _, st := range plan.Steps {
-		if st.Kind == planner.KindContainer && st.Action != planner.RemoveContainer {
+		if st.Kind == planner.KindContainer && st.Action != planner.RemoveContainer && slices.Contains(attached, st.Service) {
 			s, _ := p.GetService(st.Service)
 			names = append(names, project.DisplayName(s, st.Number))
 		}
 	}
 	sort.Strings(names)
 	printer.Register(names...)
+	exits := newExitPolicy(o)
 
 	if err := reconcile.Apply(ctx, plan, rt, applyOpts); err != nil {
 		return err
@@ -206,46 +312,150 @@ func attachedUp(ctx context.Context, g *globalOptions, o *upOptions, p *project.
 	go func() {
 		followed <- logs.Follow(followCtx, rt, logs.FollowOptions{
 			Project:      p.Name,
-			Services:     p.ServiceNames(),
+			Services:     watched,
 			Follow:       true,
 			Tail:         logs.TailAll,
 			UntilAllExit: true,
-			OnExit:       printer.Exited,
+			OnExit: func(c runtime.Container, code int) {
+				printer.Exited(c, code)
+				exits.exited(c, code)
+			},
 			// Containers quick to exit may be done before the follower lists them.
 			ReportEarlierExits: true,
 		}, printer)
 	}()
-	fmt.Fprintf(g.streams.Out, "Attaching to %s\n", strings.Join(names, ", "))
+	if len(names) > 0 {
+		fmt.Fprintf(out, "Attaching to %s\n", strings.Join(names, ", "))
+	}
 
 	interrupts := make(chan os.Signal, 2)
 	signal.Notify(interrupts, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(interrupts)
+	// endFollow waits up to timeout for the follower to end on its own, then ends it; what it
+	// failed to print once the project is being stopped is no longer news.
+	followerDone := false
+	endFollow := func(timeout time.Duration) {
+		if followerDone {
+			return
+		}
+		select {
+		case <-followed:
+		case <-time.After(timeout):
+			stopFollow()
+			<-followed
+		}
+		followerDone = true
+	}
 	select {
 	case err := <-followed:
-		return err
+		followerDone = true
+		if err != nil {
+			return err
+		}
+		if !exits.hasAborted() {
+			return exits.status()
+		}
+		// The aborting exit was the last of the attached containers: others may still run.
+		fmt.Fprintln(g.streams.Err, "Aborting on container exit...")
 	case <-interrupts:
+		fmt.Fprintln(g.streams.Err, "Gracefully stopping... (press Ctrl+C again to force)")
+	case <-exits.aborted:
+		fmt.Fprintln(g.streams.Err, "Aborting on container exit...")
 	}
-	fmt.Fprintln(g.streams.Err, "Gracefully stopping... (press Ctrl+C again to force)")
 	stopCtx, cancelStop := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelStop()
 	stopped := make(chan error, 1)
 	go func() { stopped <- stopProject(stopCtx, g, rt, p.Name, timeoutFlag(o.timeout), false) }()
 	select {
 	case err := <-stopped:
-		stopFollow()
-		<-followed
-		return err
+		// Let the follower print the exits of the containers just stopped (and learn the exit
+		// code of --exit-code-from's service), but not wait on it for ever.
+		endFollow(drainTimeout)
+		if err != nil {
+			return err
+		}
+		return exits.status()
 	case <-interrupts:
 		cancelStop()
 		<-stopped
 		err := stopProject(context.WithoutCancel(ctx), g, rt, p.Name, nil, true)
-		stopFollow()
-		<-followed
+		endFollow(0)
 		if err != nil {
 			return err
 		}
 		return &exitStatus{code: 130}
 	}
+}
+
+// drainTimeout bounds how long attached `up`, having stopped the project, waits for the log
+// follower to print the last output and exits.
+const drainTimeout = 5 * time.Second
+
+// exitPolicy watches the exits attached `up` sees and decides whether to abort and with which
+// exit status, as Compose does: the first exit (--abort-on-container-exit) or the first failure
+// (--abort-on-container-failure) aborts, and comp's status is that container's exit code, or
+// with --exit-code-from the exit code of that service's first container to exit. An exit
+// followed by a restart of the container's policy is none.
+type exitPolicy struct {
+	abortOnExit, abortOnFailure bool
+	codeFrom                    string
+	// aborted is closed on the exit that aborts.
+	aborted chan struct{}
+
+	mu            sync.Mutex
+	abortCode     int
+	abortSeen     bool
+	fromCode      int
+	fromCodeKnown bool
+}
+
+func newExitPolicy(o *upOptions) *exitPolicy {
+	return &exitPolicy{abortOnExit: o.abortOnExit, abortOnFailure: o.abortOnFailure, codeFrom: o.exitCodeFrom,
+		aborted: make(chan struct{})}
+}
+
+// exited records that container c exited with code; c is as inspected after the exit. It fits
+// logs.FollowOptions.OnExit.
+func (e *exitPolicy) exited(c runtime.Container, code int) {
+	if c.State == runtime.StateRestarting || c.State == runtime.StateRunning {
+		return // its restart policy brings it back
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.codeFrom != "" && serviceOf(c) == e.codeFrom && !e.fromCodeKnown {
+		e.fromCode, e.fromCodeKnown = code, true
+	}
+	if !e.abortSeen && (e.abortOnExit || e.abortOnFailure && code != 0) {
+		e.abortCode, e.abortSeen = code, true
+		close(e.aborted)
+	}
+}
+
+// hasAborted tells whether an exit has aborted the project.
+func (e *exitPolicy) hasAborted() bool {
+	select {
+	case <-e.aborted:
+		return true
+	default:
+		return false
+	}
+}
+
+// status is the outcome of attached `up` once it ends: nil, or the exit status to end with.
+func (e *exitPolicy) status() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	code := 0
+	if e.abortSeen {
+		code = e.abortCode
+	}
+	if e.fromCodeKnown {
+		code = e.fromCode
+	}
+	if code == 0 {
+		return nil
+	}
+	return &exitStatus{code: code}
 }
 
 // stopProject stops (or, with kill, kills) the project's running containers in reverse

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/comp-dev/comp/planner"
+	"github.com/comp-dev/comp/project"
+	"github.com/comp-dev/comp/reconcile"
+)
+
+type buildOptions struct {
+	noCache   bool
+	pull      bool
+	buildArgs []string
+	quiet     bool
+}
+
+func newBuildCmd(g *globalOptions) *cobra.Command {
+	o := &buildOptions{}
+	cmd := &cobra.Command{
+		Use:   "build [OPTIONS] [SERVICE...]",
+		Short: "Build or rebuild services",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runBuild(cmd.Context(), g, o, args)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.noCache, "no-cache", false, "Do not use cache when building the image")
+	f.BoolVar(&o.pull, "pull", false, "Always attempt to pull a newer version of the image")
+	f.StringArrayVar(&o.buildArgs, "build-arg", nil, "Set build-time variables for services (KEY=VALUE)")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "Don't print anything to STDOUT")
+	return cmd
+}
+
+// runBuild builds the services that have a build: section (all, or those named), in one plan
+// so that independent builds run side by side.
+func runBuild(ctx context.Context, g *globalOptions, o *buildOptions, services []string) error {
+	opts := g.projectOptions(services)
+	opts.NoDeps = true
+	p, err := project.Load(ctx, opts)
+	if err != nil {
+		return err
+	}
+	args := map[string]*string{}
+	for _, kv := range o.buildArgs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("invalid --build-arg %q: use KEY=VALUE", kv)
+		}
+		args[k] = &v
+	}
+	plan := &planner.Plan{}
+	for _, name := range p.ServiceNames() {
+		s := p.Services[name]
+		if s.Build == nil {
+			continue
+		}
+		spec := project.BuildSpec(s)
+		spec.NoCache = spec.NoCache || o.noCache
+		spec.Pull = spec.Pull || o.pull
+		for k, v := range args {
+			if spec.Args == nil {
+				spec.Args = map[string]*string{}
+			}
+			spec.Args[k] = v
+		}
+		plan.Steps = append(plan.Steps, &planner.Step{ID: planner.KindImage + ":" + s.Image, Action: planner.BuildImage,
+			Kind: planner.KindImage, Name: s.Image, Service: name, Build: &spec})
+	}
+	if len(plan.Steps) == 0 {
+		fmt.Fprintln(g.streams.Err, "No service to build: none has a build: section")
+		return nil
+	}
+	if g.dryRun {
+		fmt.Fprint(g.streams.Out, plan.String())
+		return nil
+	}
+	rt, err := g.runtime(ctx)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	return reconcile.Apply(ctx, plan, rt, reconcile.Options{Parallel: g.parallel, Progress: g.newProgress("Building").Event})
+}
