@@ -43,6 +43,8 @@ type Image struct {
 	Config      v1.Config
 	// Layers are the unpacked layer folders, lowest first (overlayfs wants lowerdir=top:…:bottom).
 	Layers []string
+	// DiffIDs are the layers' uncompressed digests, in the order of Layers.
+	DiffIDs []string
 }
 
 // Runtime converts the image for the runtime interface.
@@ -215,6 +217,7 @@ func (s *Store) image(ix *index, id string) (Image, error) {
 			return Image{}, fmt.Errorf("read image %s: layer %s missing from the store", id, diffID)
 		}
 		img.Layers = append(img.Layers, s.layerDir(l.Dir))
+		img.DiffIDs = append(img.DiffIDs, diffID)
 		img.Size += l.Size
 	}
 	return img, nil

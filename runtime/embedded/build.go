@@ -1,0 +1,19 @@
+package embedded
+
+import (
+	"context"
+	"path/filepath"
+
+	"github.com/comp-dev/comp/runtime"
+	"github.com/comp-dev/comp/runtime/embedded/build"
+)
+
+var _ runtime.ImageBuilder = (*Runtime)(nil)
+
+// BuildImage builds spec into the image store with the embedded builder (package build): RUN
+// steps run as containers of this process, on the host's network. The builds' scratch folders
+// live under <root>/build, their cache beside the image store.
+func (r *Runtime) BuildImage(ctx context.Context, spec runtime.BuildSpec, progress func(runtime.BuildProgress)) (string, error) {
+	b := &build.Builder{Images: r.images, Containers: r.mgr, Dir: filepath.Join(r.layout.Root, "build")}
+	return b.Build(ctx, spec, progress)
+}

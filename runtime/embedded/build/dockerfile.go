@@ -1,0 +1,283 @@
+package build
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
+
+	"github.com/comp-dev/comp/runtime"
+)
+
+// dockerfile is a parsed Dockerfile.
+type dockerfile struct {
+	// name is how errors name the file: its path relative to the context, "Dockerfile" when
+	// inline.
+	name     string
+	stages   []instructions.Stage
+	metaArgs []instructions.ArgCommand
+	lex      *shell.Lex
+}
+
+// readDockerfile reads and parses the Dockerfile of spec with BuildKit's parser.
+func readDockerfile(spec runtime.BuildSpec) (*dockerfile, error) {
+	name := spec.Dockerfile
+	if name == "" {
+		name = "Dockerfile"
+	}
+	var content []byte
+	if spec.DockerfileInline != "" {
+		content = []byte(spec.DockerfileInline)
+		name = "Dockerfile"
+	} else {
+		p := name
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(spec.Context, p)
+		}
+		var err error
+		if content, err = os.ReadFile(p); err != nil {
+			return nil, runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("read Dockerfile: %w", err))
+		}
+	}
+	df := &dockerfile{name: name}
+	res, err := parser.Parse(bytes.NewReader(content))
+	if err != nil {
+		return nil, df.parseError(err)
+	}
+	df.lex = shell.NewLex(res.EscapeToken)
+	if df.stages, df.metaArgs, err = instructions.Parse(res.AST, nil); err != nil {
+		return nil, df.parseError(err)
+	}
+	if len(df.stages) == 0 {
+		return nil, runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("%s: no FROM instruction", name))
+	}
+	return df, nil
+}
+
+// parseError turns a parser error into "Dockerfile:LINE: message".
+func (df *dockerfile) parseError(err error) error {
+	var le *parser.LocationError
+	if errors.As(err, &le) && len(le.Locations) > 0 && len(le.Locations[0]) > 0 {
+		msg := le.Unwrap().Error()
+		return runtime.Classify(runtime.ErrInvalidArgument, &lineError{file: df.name, line: le.Locations[0][0].Start.Line, err: errors.New(msg)})
+	}
+	return runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("%s: %w", df.name, err))
+}
+
+// lineError is an error of one Dockerfile instruction: "Dockerfile:7: …".
+type lineError struct {
+	file string
+	line int
+	err  error
+}
+
+func (e *lineError) Error() string { return fmt.Sprintf("%s:%d: %s", e.file, e.line, e.err) }
+func (e *lineError) Unwrap() error { return e.err }
+
+// at names the file and line of loc in err, unless err names one already.
+func (df *dockerfile) at(loc []parser.Range, err error) error {
+	var le *lineError
+	if err == nil || errors.As(err, &le) {
+		return err
+	}
+	line := 0
+	if len(loc) > 0 {
+		line = loc[0].Start.Line
+	}
+	return &lineError{file: df.name, line: line, err: err}
+}
+
+// unsupported is the error of what the builder cannot do, at loc.
+func (df *dockerfile) unsupported(loc []parser.Range, format string, args ...any) error {
+	return runtime.Classify(runtime.ErrNotImplemented, df.at(loc, fmt.Errorf(format, args...)))
+}
+
+// invalid is the error of a mistake in the Dockerfile, at loc.
+func (df *dockerfile) invalid(loc []parser.Range, format string, args ...any) error {
+	return runtime.Classify(runtime.ErrInvalidArgument, df.at(loc, fmt.Errorf(format, args...)))
+}
+
+// platformArgs are the automatic platform ARGs that BuildKit defines in the global scope.
+func platformArgs() map[string]string {
+	platform := "linux/" + goruntime.GOARCH
+	return map[string]string{
+		"TARGETPLATFORM": platform, "TARGETOS": "linux", "TARGETARCH": goruntime.GOARCH, "TARGETVARIANT": "",
+		"BUILDPLATFORM": platform, "BUILDOS": "linux", "BUILDARCH": goruntime.GOARCH, "BUILDVARIANT": "",
+	}
+}
+
+// proxyArgs may be given as build args without an ARG instruction; RUN sees them, the cache
+// key does not.
+var proxyArgs = map[string]bool{
+	"HTTP_PROXY": true, "http_proxy": true, "HTTPS_PROXY": true, "https_proxy": true,
+	"FTP_PROXY": true, "ftp_proxy": true, "NO_PROXY": true, "no_proxy": true,
+	"ALL_PROXY": true, "all_proxy": true,
+}
+
+// globalArgs evaluates the ARGs before the first FROM: build args override their defaults.
+func (df *dockerfile) globalArgs(buildArgs map[string]string) (*vars, error) {
+	g := &vars{}
+	for k, v := range platformArgs() {
+		g.set(k, v)
+	}
+	for _, cmd := range df.metaArgs {
+		for _, kv := range cmd.Args {
+			if v, ok := buildArgs[kv.Key]; ok {
+				g.set(kv.Key, v)
+				continue
+			}
+			if kv.Value == nil {
+				continue
+			}
+			v, _, err := df.lex.ProcessWord(*kv.Value, g)
+			if err != nil {
+				return nil, df.invalid(cmd.Location(), "ARG %s: %v", kv.Key, err)
+			}
+			g.set(kv.Key, v)
+		}
+	}
+	return g, nil
+}
+
+// vars is an ordered set of variables, for expansion (shell.EnvGetter) and for environments.
+type vars struct {
+	keys   []string
+	values map[string]string
+}
+
+func (v *vars) set(key, value string) {
+	if v.values == nil {
+		v.values = map[string]string{}
+	}
+	if _, ok := v.values[key]; !ok {
+		v.keys = append(v.keys, key)
+	}
+	v.values[key] = value
+}
+
+// Get implements shell.EnvGetter.
+func (v *vars) Get(key string) (string, bool) {
+	val, ok := v.values[key]
+	return val, ok
+}
+
+// Keys implements shell.EnvGetter.
+func (v *vars) Keys() []string { return v.keys }
+
+func (v *vars) clone() *vars {
+	out := &vars{}
+	for _, k := range v.keys {
+		out.set(k, v.values[k])
+	}
+	return out
+}
+
+// stageRef finds the stage named (case-insensitively) or numbered ref, or returns -1.
+func (df *dockerfile) stageRef(ref string, numbers bool) int {
+	if numbers {
+		if i, err := strconv.Atoi(ref); err == nil {
+			if i >= 0 && i < len(df.stages) {
+				return i
+			}
+			return -1
+		}
+	}
+	if i, ok := instructions.HasStage(df.stages, ref); ok {
+		return i
+	}
+	return -1
+}
+
+// plan lists the stages to build for target, each after the stages it needs (FROM stage,
+// COPY --from=stage), and counts their steps.
+func (df *dockerfile) plan(target int, global *vars) (order []int, bases []string, steps int, err error) {
+	bases = make([]string, len(df.stages))
+	for i, st := range df.stages {
+		res, err := df.lex.ProcessWordWithMatches(st.BaseName, global)
+		if err != nil {
+			return nil, nil, 0, df.invalid(st.Location, "FROM %s: %v", st.BaseName, err)
+		}
+		if res.Result == "" {
+			return nil, nil, 0, df.invalid(st.Location, "FROM %s: the base name is empty", st.BaseName)
+		}
+		bases[i] = res.Result
+	}
+	const (
+		unvisited = iota
+		visiting
+		done
+	)
+	marks := make([]int, len(df.stages))
+	var visit func(i int) error
+	visit = func(i int) error {
+		switch marks[i] {
+		case done:
+			return nil
+		case visiting:
+			return df.invalid(df.stages[i].Location, "circular dependency detected on stage %q", stageName(df.stages[i], i))
+		}
+		marks[i] = visiting
+		var deps []int
+		if j := df.stageRef(bases[i], false); j >= 0 && j != i {
+			deps = append(deps, j)
+		}
+		for _, c := range df.stages[i].Commands {
+			if cp, ok := c.(*instructions.CopyCommand); ok && cp.From != "" {
+				j := df.stageRef(cp.From, true)
+				if j == i {
+					return df.invalid(cp.Location(), "COPY --from=%s: a stage cannot copy from itself", cp.From)
+				}
+				if j >= 0 {
+					deps = append(deps, j)
+				}
+			}
+		}
+		for _, j := range deps {
+			if err := visit(j); err != nil {
+				return err
+			}
+		}
+		marks[i] = done
+		order = append(order, i)
+		steps += 1 + len(df.stages[i].Commands)
+		return nil
+	}
+	if err := visit(target); err != nil {
+		return nil, nil, 0, err
+	}
+	return order, bases, steps, nil
+}
+
+// target finds the stage to build: the named one, else the last.
+func (df *dockerfile) target(name string) (int, error) {
+	if name == "" {
+		return len(df.stages) - 1, nil
+	}
+	if i, ok := instructions.HasStage(df.stages, name); ok {
+		return i, nil
+	}
+	return -1, runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("%s: target stage %q could not be found", df.name, name))
+}
+
+func stageName(st instructions.Stage, i int) string {
+	if st.Name != "" {
+		return st.Name
+	}
+	return strconv.Itoa(i)
+}
+
+// firstLine is the first line of an instruction's text, for progress.
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " …"
+	}
+	return s
+}
