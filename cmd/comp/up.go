@@ -31,6 +31,8 @@ type upOptions struct {
 	noDeps        bool
 	removeOrphans bool
 	noStart       bool
+	build         bool
+	noBuild       bool
 	scale         []string
 	pull          string
 	timeout       int
@@ -68,6 +70,8 @@ func newUpCmd(g *globalOptions) *cobra.Command {
 	f.BoolVar(&o.noDeps, "no-deps", false, "Don't start linked services")
 	f.BoolVar(&o.removeOrphans, "remove-orphans", false, "Remove containers for services not defined in the Compose file")
 	f.BoolVar(&o.noStart, "no-start", false, "Don't start the services after creating them")
+	f.BoolVar(&o.build, "build", false, "Build images before starting containers")
+	f.BoolVar(&o.noBuild, "no-build", false, "Don't build an image, even if it's missing")
 	f.StringArrayVar(&o.scale, "scale", nil, "Scale SERVICE to NUM instances (SERVICE=NUM)")
 	f.StringVar(&o.pull, "pull", "policy", `Pull image before running ("always"|"missing"|"never")`)
 	f.IntVarP(&o.timeout, "timeout", "t", -1, "Use this timeout in seconds for container shutdown when containers are already running")
@@ -171,6 +175,9 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, services []strin
 	default:
 		return fmt.Errorf("invalid --pull %q: use always, missing or never", o.pull)
 	}
+	if o.build && o.noBuild {
+		return fmt.Errorf("--build and --no-build are incompatible")
+	}
 	scale, err := parseScale(o.scale)
 	if err != nil {
 		return err
@@ -210,6 +217,8 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, services []strin
 		ForceRecreate: o.forceRecreate,
 		NoRecreate:    o.noRecreate,
 		NoStart:       o.noStart,
+		Build:         o.build,
+		NoBuild:       o.noBuild,
 		RemoveOrphans: o.removeOrphans || envBool("COMPOSE_REMOVE_ORPHANS"),
 		IgnoreOrphans: envBool("COMPOSE_IGNORE_ORPHANS"),
 		Scale:         scale,

@@ -166,7 +166,7 @@ func toContainer(rec *state.Record) runtime.Container {
 	st := rec.State
 	c := runtime.Container{
 		ID: rec.ID, Name: rec.Name, Image: rec.Spec.Image, ImageID: rec.ImageID,
-		Command: strings.Join(append(append([]string{}, rec.Spec.Entrypoint...), rec.Spec.Command...), " "),
+		Command: rec.Command,
 		Labels:  rec.Spec.Labels, State: st, ExitCode: rec.ExitCode, Health: rec.Health,
 		RestartCount: rec.RestartCount, Created: rec.Created, StartedAt: rec.StartedAt, FinishedAt: rec.FinishedAt,
 		Mounts: rec.Spec.Mounts,

@@ -103,6 +103,9 @@ type Record struct {
 	// ImageID is the ID of the image the container runs; Layers its unpacked layer folders.
 	ImageID string
 	Layers  []string
+	// Command is the command line the container runs (entrypoint and command, resolved with
+	// the image's), as ps shows it.
+	Command string
 	// Anonymous lists the anonymous volumes made for the container (removed with it on -v).
 	Anonymous []string
 

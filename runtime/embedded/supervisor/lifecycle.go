@@ -67,6 +67,9 @@ func (s *Supervisor) create(spec runtime.ContainerSpec) (string, error) {
 	}
 	rec := &state.Record{ID: id, Name: spec.Name, Created: time.Now().UTC(), Spec: spec,
 		ImageID: img.ID, Layers: img.Layers, State: state.Created}
+	if proc, err := container.ResolveProcess(spec, img.Config); err == nil {
+		rec.Command = strings.Join(proc.Args, " ")
+	}
 	// Anonymous volumes: mounts with no source, and the image's VOLUMEs nothing else covers.
 	covered := map[string]bool{}
 	for i, m := range rec.Spec.Mounts {
