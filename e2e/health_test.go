@@ -266,7 +266,32 @@ services:
 	},
 }
 
-func init() { scenarios = append(scenarios, healthScenarios...) }
+func init() {
+	healthScenarios = append(healthScenarios, scenario{
+		name: "logs -f ends when every container has exited and none will restart",
+		compose: `
+services:
+  brief:
+    image: ${REGISTRY}/busybox:latest
+    command: ["sh", "-c", "echo hello; sleep 1; echo bye"]
+`,
+		run: func(t *testing.T, p *e2e.Project) {
+			p.MustComp("up", "-d")
+			follow := p.Start("logs", "-f", "--no-color")
+			defer follow.Stop()
+			e2e.Eventually(t, 30*time.Second, 100*time.Millisecond, func() error {
+				if exited, _ := follow.Exited(); !exited {
+					return fmt.Errorf("logs -f still runs:\n%s", follow.Output())
+				}
+				return nil
+			})
+			if out := follow.Output(); !strings.Contains(out, "brief-1  | bye") {
+				t.Errorf("logs -f ended before the last line:\n%s", out)
+			}
+		},
+	})
+	scenarios = append(scenarios, healthScenarios...)
+}
 
 // restartCount reads the RestartCount of service's first container from ps --format json.
 func restartCount(t *testing.T, p *e2e.Project, service string) int {

@@ -44,6 +44,9 @@ func newLogsCmd(g *globalOptions) *cobra.Command {
 	return cmd
 }
 
+// logsExitGrace is how long logs -f waits, once nothing runs, for a container to come back.
+const logsExitGrace = 2 * time.Second
+
 func runLogs(ctx context.Context, g *globalOptions, o *logsOptions, services []string) error {
 	now := time.Now()
 	tail, err := parseTail(o.tail)
@@ -89,6 +92,10 @@ func runLogs(ctx context.Context, g *globalOptions, o *logsOptions, services []s
 	}
 	if o.follow {
 		opts.OnExit = printer.Exited
+		// -f ends once every followed container has exited and none will restart; a
+		// restart (comp restart, a policy) comes back well within the grace.
+		opts.UntilAllExit = true
+		opts.ExitGrace = logsExitGrace
 	}
 	return logs.Follow(ctx, rt, opts, printer)
 }
