@@ -67,7 +67,7 @@ networks:
 		},
 	},
 	{
-		name:  "aliases and scaled services resolve on the network",
+		name:  "aliases, links and scaled services resolve on the network",
 		needs: []string{"bridge"},
 		compose: `
 services:
@@ -81,11 +81,15 @@ services:
   client:
     image: ${REGISTRY}/busybox:latest
     command: ` + idle + `
+    links: ["api:legacy"]
 `,
 		run: func(t *testing.T, p *e2e.Project) {
 			p.MustComp("up", "-d")
 			e2e.Eventually(t, 30*time.Second, 250*time.Millisecond, func() error {
 				return fetch(p, "client", "http://backend.local:8080/")
+			})
+			e2e.Eventually(t, 30*time.Second, 250*time.Millisecond, func() error {
+				return fetch(p, "client", "http://legacy:8080/")
 			})
 			e2e.Eventually(t, 30*time.Second, 250*time.Millisecond, func() error {
 				addrs := lookup(p, "client", "api")

@@ -96,6 +96,7 @@ func (p *Project) ContainerSpec(s types.ServiceConfig, o ContainerOptions) (runt
 		GroupAdd:    s.GroupAdd,
 		Sysctls:     map[string]string(s.Sysctls),
 		Restart:     restartPolicy(s),
+		Links:       p.links(s),
 		Healthcheck: healthcheck(s.HealthCheck),
 		Resources:   resources(s),
 	}
@@ -203,6 +204,23 @@ func (p *Project) networking(s types.ServiceConfig, spec *runtime.ContainerSpec)
 	return nil
 }
 
+// links resolves links: "service[:alias]" to "<container name>:alias", as the engine wants them.
+func (p *Project) links(s types.ServiceConfig) []string {
+	var out []string
+	for _, l := range s.Links {
+		svc, alias, ok := strings.Cut(l, ":")
+		if !ok {
+			alias = svc
+		}
+		name := svc
+		if dep, err := p.GetService(svc); err == nil {
+			name = ContainerName(p.Name, dep, 1)
+		}
+		out = append(out, name+":"+alias)
+	}
+	return out
+}
+
 func (p *Project) mounts(s types.ServiceConfig) ([]runtime.Mount, []string) {
 	var mounts []runtime.Mount
 	for _, v := range s.Volumes {
@@ -279,6 +297,12 @@ func restartPolicy(s types.ServiceConfig) runtime.RestartPolicy {
 		}
 		if rp.MaxAttempts != nil {
 			policy.MaxRetries = int(*rp.MaxAttempts)
+		}
+		if rp.Delay != nil {
+			policy.Delay = time.Duration(*rp.Delay)
+		}
+		if rp.Window != nil {
+			policy.Window = time.Duration(*rp.Window)
 		}
 		return policy
 	}

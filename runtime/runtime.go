@@ -246,7 +246,9 @@ type ContainerSpec struct {
 	// VolumesFrom lists "container:NAME[:ro|rw]" references.
 	VolumesFrom []string
 
-	Restart     RestartPolicy
+	Restart RestartPolicy
+	// Links are "service[:alias]" names the container resolves on its networks (links:).
+	Links       []string
 	Healthcheck *Healthcheck
 	StopSignal  string
 	StopTimeout *time.Duration
@@ -311,6 +313,10 @@ type Mount struct {
 type RestartPolicy struct {
 	Name       string
 	MaxRetries int
+	// Delay and Window come from deploy.restart_policy: a fixed delay between restarts
+	// instead of the back-off, and the span within which MaxRetries counts.
+	Delay  time.Duration
+	Window time.Duration
 }
 
 // Healthcheck is a container healthcheck. Test is ["NONE"] to disable the image's,

@@ -40,7 +40,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec runtime.ContainerSpe
 		primary := attachments[0]
 		host.NetworkMode = container.NetworkMode(primary.Network)
 		netCfg = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
-			primary.Network: r.endpointSettings(primary),
+			primary.Network: r.endpointSettings(primary, spec.Links),
 		}}
 		if !r.apiAtLeast("1.44") {
 			// The container-wide MAC address applies to the primary endpoint.
@@ -59,7 +59,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec runtime.ContainerSpe
 
 	if spec.NetworkMode == "" && len(attachments) > 1 {
 		for _, a := range attachments[1:] {
-			if err := r.cli.NetworkConnect(ctx, a.Network, resp.ID, r.endpointSettings(a)); err != nil {
+			if err := r.cli.NetworkConnect(ctx, a.Network, resp.ID, r.endpointSettings(a, spec.Links)); err != nil {
 				err = fmt.Errorf("create container %s: connect to network %s: %w", name, a.Network, classify(err))
 				// Do not leave a half-connected container behind; use a fresh context so that
 				// a cancelled ctx still cleans up.
@@ -85,8 +85,8 @@ func sortedAttachments(in []runtime.NetworkAttachment) []runtime.NetworkAttachme
 }
 
 // endpointSettings is the engine's endpoint configuration for one attachment.
-func (r *Runtime) endpointSettings(a runtime.NetworkAttachment) *network.EndpointSettings {
-	ep := &network.EndpointSettings{Aliases: a.Aliases}
+func (r *Runtime) endpointSettings(a runtime.NetworkAttachment, links []string) *network.EndpointSettings {
+	ep := &network.EndpointSettings{Aliases: a.Aliases, Links: links}
 	if a.IPv4Address != "" || a.IPv6Address != "" {
 		ep.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: a.IPv4Address, IPv6Address: a.IPv6Address}
 	}

@@ -208,11 +208,11 @@ func TestContainerConfigMapsTheSpec(t *testing.T) {
 
 func TestEndpointSettingsFollowTheAPIVersion(t *testing.T) {
 	a := runtime.NetworkAttachment{Network: "n", Aliases: []string{"web"}, IPv4Address: "10.0.0.5", MacAddress: "02:42:ac:11:00:02"}
-	old := offlineRuntime(t, "1.41").endpointSettings(a)
+	old := offlineRuntime(t, "1.41").endpointSettings(a, nil)
 	if old.MacAddress != "" || old.IPAMConfig.IPv4Address != "10.0.0.5" || !slices.Equal(old.Aliases, []string{"web"}) {
 		t.Errorf("API 1.41 endpoint = %+v, want no MAC (it goes in the container config)", old)
 	}
-	if ep := offlineRuntime(t, "1.44").endpointSettings(a); ep.MacAddress != a.MacAddress {
+	if ep := offlineRuntime(t, "1.44").endpointSettings(a, nil); ep.MacAddress != a.MacAddress {
 		t.Errorf("API 1.44 endpoint MAC = %q, want %q", ep.MacAddress, a.MacAddress)
 	}
 	got := sortedAttachments([]runtime.NetworkAttachment{{Network: "a", Priority: 1}, {Network: "b", Priority: 10}, {Network: "c", Priority: 1}})

@@ -159,7 +159,9 @@ func (s *Supervisor) etcFiles(rec *state.Record, cfg container.Config, nameserve
 	return mounts, nil
 }
 
-// newTracker restores the restart tracker of rec, or starts a new one.
+// newTracker starts the restart tracker of rec's policy (deploy.restart_policy's delay and
+// window included).
 func newTracker(rec *state.Record) *restart.Tracker {
-	return restart.NewTracker(rec.Spec.Restart)
+	p := rec.Spec.Restart
+	return restart.NewTrackerOptions(p, restart.Options{Delay: p.Delay, Window: p.Window})
 }

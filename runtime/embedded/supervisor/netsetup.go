@@ -180,6 +180,12 @@ func (s *Supervisor) resolve(netName, q string, client netip.Addr) []netip.Addr 
 					for _, other := range rec.Endpoints {
 						networks[other.Network] = true
 					}
+					// links: "service:alias" lets this container call service by alias.
+					for _, l := range rec.Spec.Links {
+						if svc, alias, ok := strings.Cut(l, ":"); ok && strings.EqualFold(alias, q) {
+							q = strings.ToLower(svc)
+						}
+					}
 				}
 			}
 		}

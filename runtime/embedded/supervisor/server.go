@@ -279,7 +279,7 @@ func (s *Supervisor) entry(id string) (*entry, error) {
 	defer s.mu.Unlock()
 	e, ok := s.entries[rec.ID]
 	if !ok {
-		e = &entry{rec: rec, tracker: restart.NewTracker(rec.Spec.Restart)}
+		e = &entry{rec: rec, tracker: newTracker(rec)}
 		s.entries[rec.ID] = e
 	}
 	return e, nil
