@@ -243,44 +243,33 @@ func (a *applier) act(ctx context.Context, st *planner.Step) error {
 		defer release()
 		return a.remove(ctx, st.Kind, st.Name, st.Container, st.Timeout)
 	case planner.RemoveNetwork:
-		p.emit(st.Kind, st.Name, "Removing", Working, "")
-		if err := a.rt.RemoveNetwork(ctx, st.Name); err != nil {
-			switch {
-			case errors.Is(err, runtime.ErrNotFound):
-			case errors.Is(err, runtime.ErrConflict):
-				p.emit(st.Kind, st.Name, "Resource is still in use", Warning, "")
-				return nil
-			default:
-				return fmt.Errorf("remove network %s: %w", st.Name, err)
-			}
-		}
-		p.emit(st.Kind, st.Name, "Removed", Done, "")
+		return a.removeObject(st, "network", func() error { return a.rt.RemoveNetwork(ctx, st.Name) })
 	case planner.RemoveVolume:
-		p.emit(st.Kind, st.Name, "Removing", Working, "")
-		if err := a.rt.RemoveVolume(ctx, st.Name, false); err != nil {
-			switch {
-			case errors.Is(err, runtime.ErrNotFound):
-			case errors.Is(err, runtime.ErrConflict):
-				p.emit(st.Kind, st.Name, "Resource is still in use", Warning, "")
-				return nil
-			default:
-				return fmt.Errorf("remove volume %s: %w", st.Name, err)
-			}
-		}
-		p.emit(st.Kind, st.Name, "Removed", Done, "")
+		return a.removeObject(st, "volume", func() error { return a.rt.RemoveVolume(ctx, st.Name, false) })
 	case planner.RemoveImage:
-		p.emit(st.Kind, st.Name, "Removing", Working, "")
-		if err := a.rt.RemoveImage(ctx, st.Name, false); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-			if errors.Is(err, runtime.ErrConflict) {
-				p.emit(st.Kind, st.Name, "Resource is still in use", Warning, "")
-				return nil
-			}
-			return fmt.Errorf("remove image %s: %w", st.Name, err)
-		}
-		p.emit(st.Kind, st.Name, "Removed", Done, "")
+		return a.removeObject(st, "image", func() error { return a.rt.RemoveImage(ctx, st.Name, false) })
 	default:
 		return fmt.Errorf("step %s: unknown action %q", st.ID, st.Action)
 	}
+	return nil
+}
+
+// removeObject removes a network, volume or image: one already gone is removed, one still in
+// use is a warning (down goes on), anything else an error naming the object.
+func (a *applier) removeObject(st *planner.Step, what string, remove func() error) error {
+	p := a.opts.Progress
+	p.emit(st.Kind, st.Name, "Removing", Working, "")
+	if err := remove(); err != nil {
+		switch {
+		case errors.Is(err, runtime.ErrNotFound):
+		case errors.Is(err, runtime.ErrConflict):
+			p.emit(st.Kind, st.Name, "Resource is still in use", Warning, "")
+			return nil
+		default:
+			return fmt.Errorf("remove %s %s: %w", what, st.Name, err)
+		}
+	}
+	p.emit(st.Kind, st.Name, "Removed", Done, "")
 	return nil
 }
 

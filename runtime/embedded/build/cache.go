@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	embeddedstate "github.com/comp-dev/comp/runtime/embedded/state"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -148,23 +149,7 @@ func lockFile(path string) (func(), error) {
 	return func() { unix.Close(fd) }, nil
 }
 
-// writeFileAtomic replaces path with data: a temporary file beside it, synced, renamed over it.
+// writeFileAtomic replaces path with data, atomically.
 func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return embeddedstate.WriteFileAtomic(path, data)
 }

@@ -220,6 +220,11 @@ func WriteJSON(path string, v any) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
+	return WriteFileAtomic(path, b)
+}
+
+// WriteFileAtomic replaces path with b: a temporary file beside it, synced, renamed over it.
+func WriteFileAtomic(path string, b []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
