@@ -36,6 +36,7 @@ func TestLoadRefusesBadInput(t *testing.T) {
 		{"cycle is printed", "services:\n  a:\n    image: busybox\n    depends_on: [b]\n  b:\n    image: busybox\n    depends_on: [a]\n", []string{"dependency cycle detected", "a -> b -> a"}},
 		{"container_name with scale", "services:\n  web:\n    image: busybox\n    container_name: w\n    scale: 2\n", []string{"container_name", "web"}},
 		{"no image and no build", "services:\n  web:\n    command: [sh]\n", []string{`"web"`, "image"}},
+		{"a git URL build context", "services:\n  web:\n    build: https://github.com/example/app.git\n", []string{"build.context", "clone it"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
