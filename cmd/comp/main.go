@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -34,6 +35,15 @@ func superviseMain(project string) int {
 	// A supervisor lives long and allocates little: collect more often for a small heap
 	// (the benchmark's budget is 30 MiB with 20 containers).
 	debug.SetGCPercent(25)
+	// COMP_SUPERVISOR_CPUPROFILE=FILE profiles the supervisor until it exits (bench/README).
+	if path := os.Getenv("COMP_SUPERVISOR_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			defer f.Close() // after the profile is written: defers run last first
+			if pprof.StartCPUProfile(f) == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if err := supervisor.Run(ctx, state.DefaultLayout(), project); err != nil {
