@@ -1,7 +1,9 @@
 package e2e_test
 
 import (
+	"errors"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -77,6 +79,20 @@ services:
 				return nil
 			})
 			ids(t, p.PS(false), 2) // cat on an open stdin is still running
+
+			// exec with a terminal: run under script(1), which gives comp a pty as a user's
+			// terminal would.
+			if _, err := exec.LookPath("script"); err != nil {
+				t.Fatal("script(1) is missing (Debian: bsdutils): cannot give exec a terminal")
+			}
+			line := fmt.Sprintf("%s -p %s --runtime %s exec reader sh -c 'tty; exit 7'", e2e.Binary(t), p.Name, p.Runtime)
+			cmd := exec.Command("script", "-qec", line, "/dev/null")
+			cmd.Dir = p.Dir
+			out, err := cmd.CombinedOutput()
+			var exitErr *exec.ExitError
+			if !errors.As(err, &exitErr) || exitErr.ExitCode() != 7 || !strings.Contains(string(out), "/dev/pts/") {
+				t.Errorf("exec with a terminal: %v, output %q; want a pty and exit code 7", err, out)
+			}
 		},
 	},
 }

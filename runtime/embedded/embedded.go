@@ -291,9 +291,6 @@ func (r *Runtime) Exec(ctx context.Context, id string, spec runtime.ExecSpec) (i
 	if err != nil {
 		return -1, err
 	}
-	if spec.Tty {
-		return -1, runtime.Classify(runtime.ErrNotImplemented, errors.New("exec with a terminal is not supported by the embedded runtime yet: use exec -T"))
-	}
 	if spec.Detach {
 		return -1, runtime.Classify(runtime.ErrNotImplemented, errors.New("exec -d is not supported by the embedded runtime yet"))
 	}
@@ -310,7 +307,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, spec runtime.ExecSpec) (i
 		return -1, err
 	}
 	p := container.Process{Args: spec.Cmd, Env: append(proc.Env, spec.Env...), Cwd: proc.Cwd, User: proc.User,
-		Stdin: spec.Stdin, Stdout: spec.Stdout, Stderr: spec.Stderr}
+		Tty: spec.Tty, Stdin: spec.Stdin, Stdout: spec.Stdout, Stderr: spec.Stderr}
 	if spec.WorkingDir != "" {
 		p.Cwd = spec.WorkingDir
 	}
