@@ -37,14 +37,7 @@ func newEventsCmd(g *globalOptions) *cobra.Command {
 // runEvents prints the container events of the project (of services, when named) as they
 // happen, until Ctrl-C.
 func runEvents(ctx context.Context, g *globalOptions, o *eventsOptions, services []string) error {
-	name, p, err := g.name(ctx)
-	if err != nil {
-		return err
-	}
-	if err := checkServices(p, services); err != nil {
-		return err
-	}
-	rt, err := g.runtime(ctx)
+	name, _, rt, err := g.openProject(ctx, services)
 	if err != nil {
 		return err
 	}

@@ -142,6 +142,24 @@ func (g *globalOptions) runtime(ctx context.Context) (runtime.Runtime, error) {
 	}
 }
 
+// openProject names the project (from its compose file, or -p alone), checks that the named
+// services are in it when the file is at hand, and connects to the runtime: what every command
+// acting on an existing project does first. p is nil when there is no compose file.
+func (g *globalOptions) openProject(ctx context.Context, services []string) (string, *project.Project, runtime.Runtime, error) {
+	name, p, err := g.name(ctx)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if err := checkServices(p, services); err != nil {
+		return "", nil, nil, err
+	}
+	rt, err := g.runtime(ctx)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return name, p, rt, nil
+}
+
 // lockProject holds the runtime's per-project lock, when it has one, so that two commands
 // changing one project never interleave. The embedded runtime has one; Docker Engine
 // serialises on its own.

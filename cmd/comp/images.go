@@ -53,14 +53,7 @@ func runImages(ctx context.Context, g *globalOptions, o *imagesOptions, services
 	if o.format != "table" && o.format != "json" {
 		return fmt.Errorf("invalid --format %q: use table or json", o.format)
 	}
-	name, p, err := g.name(ctx)
-	if err != nil {
-		return err
-	}
-	if err := checkServices(p, services); err != nil {
-		return err
-	}
-	rt, err := g.runtime(ctx)
+	name, _, rt, err := g.openProject(ctx, services)
 	if err != nil {
 		return err
 	}

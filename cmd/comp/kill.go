@@ -41,14 +41,7 @@ func runKill(ctx context.Context, g *globalOptions, o *killOptions, services []s
 	if err != nil {
 		return err
 	}
-	name, p, err := g.name(ctx)
-	if err != nil {
-		return err
-	}
-	if err := checkServices(p, services); err != nil {
-		return err
-	}
-	rt, err := g.runtime(ctx)
+	name, p, rt, err := g.openProject(ctx, services)
 	if err != nil {
 		return err
 	}

@@ -27,14 +27,7 @@ func newStartCmd(g *globalOptions) *cobra.Command {
 // runStart starts the project's existing containers of services and of the services they depend
 // on, dependencies first, waiting on depends_on conditions as `up` does. It creates nothing.
 func runStart(ctx context.Context, g *globalOptions, services []string) error {
-	name, p, err := g.name(ctx)
-	if err != nil {
-		return err
-	}
-	if err := checkServices(p, services); err != nil {
-		return err
-	}
-	rt, err := g.runtime(ctx)
+	name, p, rt, err := g.openProject(ctx, services)
 	if err != nil {
 		return err
 	}
@@ -128,14 +121,7 @@ func newStopCmd(g *globalOptions) *cobra.Command {
 // runStop stops the running containers of services (all when none are named), dependents
 // before their dependencies.
 func runStop(ctx context.Context, g *globalOptions, o *stopOptions, services []string) error {
-	name, p, err := g.name(ctx)
-	if err != nil {
-		return err
-	}
-	if err := checkServices(p, services); err != nil {
-		return err
-	}
-	rt, err := g.runtime(ctx)
+	name, _, rt, err := g.openProject(ctx, services)
 	if err != nil {
 		return err
 	}
@@ -166,14 +152,7 @@ func newRestartCmd(g *globalOptions) *cobra.Command {
 // one dependency level at a time, dependencies first. Naming a service also restarts the
 // services that depend on it with `restart: true`, unless --no-deps.
 func runRestart(ctx context.Context, g *globalOptions, o *restartOptions, services []string) error {
-	name, p, err := g.name(ctx)
-	if err != nil {
-		return err
-	}
-	if err := checkServices(p, services); err != nil {
-		return err
-	}
-	rt, err := g.runtime(ctx)
+	name, _, rt, err := g.openProject(ctx, services)
 	if err != nil {
 		return err
 	}

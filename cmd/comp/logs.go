@@ -61,14 +61,7 @@ func runLogs(ctx context.Context, g *globalOptions, o *logsOptions, services []s
 	if err != nil {
 		return fmt.Errorf("invalid --until %q: %w", o.until, err)
 	}
-	name, p, err := g.name(ctx)
-	if err != nil {
-		return err
-	}
-	if err := checkServices(p, services); err != nil {
-		return err
-	}
-	rt, err := g.runtime(ctx)
+	name, _, rt, err := g.openProject(ctx, services)
 	if err != nil {
 		return err
 	}

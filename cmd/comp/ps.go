@@ -75,14 +75,7 @@ func runPs(ctx context.Context, g *globalOptions, o *psOptions, services []strin
 			return fmt.Errorf("invalid --status %q: use one of %s", s, strings.Join(psStates, ", "))
 		}
 	}
-	name, p, err := g.name(ctx)
-	if err != nil {
-		return err
-	}
-	if err := checkServices(p, services); err != nil {
-		return err
-	}
-	rt, err := g.runtime(ctx)
+	name, _, rt, err := g.openProject(ctx, services)
 	if err != nil {
 		return err
 	}

@@ -47,14 +47,7 @@ Stopped one-off containers created by comp run are removed too.`,
 // runRm removes the stopped containers of services (all when none are named), after asking on a
 // terminal unless -f; with -s it stops them first.
 func runRm(ctx context.Context, g *globalOptions, o *rmOptions, services []string) error {
-	name, p, err := g.name(ctx)
-	if err != nil {
-		return err
-	}
-	if err := checkServices(p, services); err != nil {
-		return err
-	}
-	rt, err := g.runtime(ctx)
+	name, _, rt, err := g.openProject(ctx, services)
 	if err != nil {
 		return err
 	}

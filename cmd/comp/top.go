@@ -25,14 +25,7 @@ func newTopCmd(g *globalOptions) *cobra.Command {
 // runTop prints, for each running container of services (all when none are named), its name
 // and then its processes as a table.
 func runTop(ctx context.Context, g *globalOptions, services []string) error {
-	name, p, err := g.name(ctx)
-	if err != nil {
-		return err
-	}
-	if err := checkServices(p, services); err != nil {
-		return err
-	}
-	rt, err := g.runtime(ctx)
+	name, _, rt, err := g.openProject(ctx, services)
 	if err != nil {
 		return err
 	}

@@ -184,14 +184,7 @@ func newWaitCmd(g *globalOptions) *cobra.Command {
 // it exits; comp's exit status is the exit code of the first to exit. With --down-project, the
 // first exit takes the project down instead of waiting for the others.
 func runWait(ctx context.Context, g *globalOptions, o *waitOptions, services []string) error {
-	name, p, err := g.name(ctx)
-	if err != nil {
-		return err
-	}
-	if err := checkServices(p, services); err != nil {
-		return err
-	}
-	rt, err := g.runtime(ctx)
+	name, _, rt, err := g.openProject(ctx, services)
 	if err != nil {
 		return err
 	}
