@@ -46,14 +46,7 @@ func newExecCmd(g *globalOptions) *cobra.Command {
 // runExec runs command in the running container of service and ends with the command's exit
 // status.
 func runExec(ctx context.Context, g *globalOptions, o *execOptions, service string, command []string) error {
-	name, p, err := g.name(ctx)
-	if err != nil {
-		return err
-	}
-	if err := checkServices(p, []string{service}); err != nil {
-		return err
-	}
-	rt, err := g.runtime(ctx)
+	name, _, rt, err := g.openProject(ctx, []string{service})
 	if err != nil {
 		return err
 	}

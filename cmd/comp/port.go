@@ -37,14 +37,7 @@ func runPort(ctx context.Context, g *globalOptions, o *portOptions, service, pri
 	if err != nil {
 		return err
 	}
-	name, p, err := g.name(ctx)
-	if err != nil {
-		return err
-	}
-	if err := checkServices(p, []string{service}); err != nil {
-		return err
-	}
-	rt, err := g.runtime(ctx)
+	name, _, rt, err := g.openProject(ctx, []string{service})
 	if err != nil {
 		return err
 	}

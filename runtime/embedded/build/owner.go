@@ -1,15 +1,14 @@
 package build
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
 
-	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/moby/sys/user"
+
+	"github.com/comp-dev/comp/runtime/embedded/container"
 )
 
 // owner is a numeric owner for files a step writes.
@@ -54,33 +53,11 @@ func chownOwner(rootfs, spec string) (owner, error) {
 // userOwner resolves a USER value ("name", "uid", "name:group", …) as a process would run:
 // without a group, the user's primary group.
 func userOwner(rootfs, spec string) (owner, error) {
-	passwd, err := openInRootfs(rootfs, "/etc/passwd")
+	uid, gid, _, err := container.ResolveUser(rootfs, spec)
 	if err != nil {
 		return owner{}, err
 	}
-	if passwd != nil {
-		defer passwd.Close()
-	}
-	group, err := openInRootfs(rootfs, "/etc/group")
-	if err != nil {
-		return owner{}, err
-	}
-	if group != nil {
-		defer group.Close()
-	}
-	// A nil *os.File must reach GetExecUser as a nil io.Reader.
-	var p, g io.Reader
-	if passwd != nil {
-		p = passwd
-	}
-	if group != nil {
-		g = group
-	}
-	u, err := user.GetExecUser(spec, &user.ExecUser{}, p, g)
-	if err != nil {
-		return owner{}, fmt.Errorf("user %q: %w", spec, err)
-	}
-	return owner{uid: u.Uid, gid: u.Gid}, nil
+	return owner{uid: uid, gid: gid}, nil
 }
 
 func parsePasswd(rootfs string, filter func(user.User) bool) ([]user.User, error) {
@@ -101,16 +78,5 @@ func parseGroup(rootfs string, filter func(user.Group) bool) ([]user.Group, erro
 	return user.ParseGroupFilter(f, filter)
 }
 
-// openInRootfs opens name inside rootfs, its symlinks resolved within rootfs; a missing file
-// is (nil, nil).
-func openInRootfs(rootfs, name string) (*os.File, error) {
-	p, err := securejoin.SecureJoin(rootfs, name)
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.Open(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	return f, err
-}
+// openInRootfs opens name inside rootfs (see container.OpenInRootfs).
+func openInRootfs(rootfs, name string) (*os.File, error) { return container.OpenInRootfs(rootfs, name) }

@@ -52,8 +52,18 @@ func resolveUser(rootfs, spec string) (execUser, error) {
 	return execUser{UID: u.Uid, GID: u.Gid, Groups: u.Sgids}, nil
 }
 
-// openInRootfs opens name inside rootfs, resolving symlinks as the container would see them;
+// ResolveUser resolves spec ("", "uid[:gid]", "name[:group]") against rootfs's /etc/passwd
+// and /etc/group with Docker's rules, as a process started in that root would run: the
+// builder uses it for USER and COPY ownership.
+func ResolveUser(rootfs, spec string) (uid, gid int, groups []int, err error) {
+	u, err := resolveUser(rootfs, spec)
+	return u.UID, u.GID, u.Groups, err
+}
+
+// OpenInRootfs opens name inside rootfs, resolving symlinks as the container would see them;
 // a missing file is (nil, nil).
+func OpenInRootfs(rootfs, name string) (*os.File, error) { return openInRootfs(rootfs, name) }
+
 func openInRootfs(rootfs, name string) (*os.File, error) {
 	p, err := securejoin.SecureJoin(rootfs, name)
 	if err != nil {
