@@ -22,6 +22,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/comp-dev/comp/runtime/embedded/state"
 )
 
 // options are the command's flags.
@@ -108,6 +110,8 @@ type bench struct {
 	active []contender
 	// ownedState is the embedded runtime's state folder when the run made it.
 	ownedState string
+	// layout is the embedded runtime's state (COMP_ROOT) of the run.
+	layout state.Layout
 }
 
 // target is one stack run by one contender, under a project name of its own.
@@ -278,5 +282,6 @@ func (b *bench) stateEnv() ([]string, error) {
 		}
 		b.ownedState = root
 	}
+	b.layout = state.LayoutAt(root)
 	return []string{"COMP_ROOT=" + root}, nil
 }

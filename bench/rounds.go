@@ -78,7 +78,7 @@ func (b *bench) sampleSupervisor(st stack, p *target, round int) {
 		sp = &supervisorPeaks{Stack: st.name, After: st.supervisorAfter, Containers: strings.Count(st.compose, "\n    image: ")}
 		b.rep.Supervisor = sp
 	}
-	peak, err := supervisorPeak(b.binary, p.name)
+	peak, err := supervisorPeak(b.layout, b.binary, p.name)
 	if err != nil {
 		sp.Samples = append(sp.Samples, peakSample{Round: round, Error: err.Error()})
 		b.logf("%-10s round %d/%d  supervisor peak RSS: %v", st.name, round, b.opts.rounds, err)
@@ -120,7 +120,7 @@ func (b *bench) cleanup(ctx context.Context, registryAddr string) error {
 	for _, c := range b.active {
 		switch c.name {
 		case embedded:
-			stopSupervisors(b.binary, func(project string) bool { return b.started[project] != nil })
+			stopSupervisors(b.layout, b.binary, func(project string) bool { return b.started[project] != nil })
 		case docker, compose:
 			usesDocker = true
 		}

@@ -15,8 +15,8 @@ import (
 	"github.com/comp-dev/comp/internal/testregistry"
 )
 
-// buildComp builds ./cmd/comp of the module in the working folder into out, as README says:
-// static, with seccomp.
+// buildComp builds comp of the module in the working folder into out, as README says: with
+// internal/buildcomp (static, with seccomp, carrying the lean core).
 func buildComp(ctx context.Context, out string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
@@ -28,11 +28,10 @@ func buildComp(ctx context.Context, out string) error {
 	if mod == "" || mod == os.DevNull {
 		return errors.New("go env GOMOD: not inside a module: run the benchmark from comp's repository")
 	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "seccomp netgo osusergo",
-		"-ldflags", "-linkmode external -extldflags -static", "-o", out, "./cmd/comp")
+	cmd := exec.CommandContext(ctx, "go", "run", "./internal/buildcomp", "-o", out)
 	cmd.Dir = filepath.Dir(mod)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/comp in %s: %w\n%s", cmd.Dir, err, b)
+		return fmt.Errorf("go run ./internal/buildcomp in %s: %w\n%s", cmd.Dir, err, b)
 	}
 	return nil
 }

@@ -4,42 +4,18 @@ import (
 	"bufio"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/comp-dev/comp/runtime/embedded/state"
 )
 
-// supervisors returns the PIDs of the embedded supervisors (`comp __supervise PROJECT`) that
-// binary runs, by project.
-func supervisors(binary string) map[string][]int {
-	entries, _ := os.ReadDir("/proc")
-	found := map[string][]int{}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
-		if err != nil || exe != binary {
-			continue
-		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
-		if len(args) >= 3 && args[1] == "__supervise" {
-			found[args[2]] = append(found[args[2]], pid)
-		}
-	}
-	return found
-}
-
-// supervisorPeak returns the peak resident memory (VmHWM, in bytes) of project's supervisor.
-func supervisorPeak(binary, project string) (int64, error) {
-	pids := supervisors(binary)[project]
+// supervisorPeak returns the peak resident memory (VmHWM, in bytes) of project's supervisor
+// (run by the lean core installed in layout, or by binary).
+func supervisorPeak(layout state.Layout, binary, project string) (int64, error) {
+	pids := layout.Supervisors(binary)[project]
 	if len(pids) != 1 {
 		return 0, fmt.Errorf("%d supervisors of project %s run, want 1", len(pids), project)
 	}
@@ -69,13 +45,13 @@ func supervisorPeak(binary, project string) (int64, error) {
 	return 0, fmt.Errorf("/proc/%d/status has no VmHWM", pids[0])
 }
 
-// stopSupervisors ends the supervisors that binary still runs for the run's projects: each
+// stopSupervisors ends the supervisors of layout that still run for the run's projects: each
 // exits by itself a few seconds after its project is gone, but the run must leave no process
 // behind. It waits up to 10 s for them to go.
-func stopSupervisors(binary string, ours func(project string) bool) {
+func stopSupervisors(layout state.Layout, binary string, ours func(project string) bool) {
 	left := func() []int {
 		var pids []int
-		for project, ps := range supervisors(binary) {
+		for project, ps := range layout.Supervisors(binary) {
 			if ours(project) {
 				pids = append(pids, ps...)
 			}

@@ -147,3 +147,40 @@ services:
 		t.Errorf("up as nobody: %v:\n%s", err, out)
 	}
 }
+
+// comp as README builds it carries the lean core: comp version says so, the project's
+// supervisor runs it from the state folder's bin, and a service with init: true (whose PID 1
+// is the core, mounted as /sbin/comp-init) runs.
+func TestEmbeddedSupervisorRunsTheLeanCore(t *testing.T) {
+	e2e.RequireRuntime(t, "embedded")
+	version, err := exec.Command(e2e.Binary(t), "--runtime", "embedded", "version").CombinedOutput()
+	if err != nil || !strings.Contains(string(version), "lean core") {
+		t.Fatalf("comp version does not report the lean core (%v):\n%s", err, version)
+	}
+	p := e2e.NewProject(t, "embedded", "lean-core", `
+services:
+  app:
+    image: ${REGISTRY}/busybox:latest
+    network_mode: none
+    init: true
+    command: ["sleep", "3600"]
+`)
+	p.MustComp("up", "-d", "--wait")
+	var exe string
+	e2e.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
+		for _, pid := range e2e.Supervisors() {
+			if cmd, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); strings.Contains(string(cmd), p.Name) {
+				exe, _ = os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+				return nil
+			}
+		}
+		return errNoSupervisor
+	})
+	if want := filepath.Join(e2e.StateRoot, "bin") + "/comp-core-"; !strings.HasPrefix(exe, want) {
+		t.Errorf("the supervisor runs %s, want the core %s<digest>", exe, want)
+	}
+	if ps := p.PS(false); len(ps) != 1 || ps[0].State != "running" {
+		t.Fatalf("app is not running: %+v", ps)
+	}
+	p.MustComp("down", "-t", "0")
+}

@@ -9,14 +9,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/debug"
-	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
 	embeddedcontainer "github.com/comp-dev/comp/runtime/embedded/container"
-	"github.com/comp-dev/comp/runtime/embedded/state"
 	"github.com/comp-dev/comp/runtime/embedded/supervisor"
 )
 
@@ -25,32 +22,9 @@ func main() {
 	// container) never returns from here.
 	embeddedcontainer.Init()
 	if len(os.Args) == 3 && os.Args[1] == supervisor.SubcommandName {
-		os.Exit(superviseMain(os.Args[2]))
+		os.Exit(supervisor.Main(os.Args[2]))
 	}
 	os.Exit(run(os.Args[1:]))
-}
-
-// superviseMain is the detached supervisor of one project on the embedded runtime.
-func superviseMain(project string) int {
-	// A supervisor lives long and allocates little: collect more often for a small heap
-	// (the benchmark's budget is 30 MiB with 20 containers).
-	debug.SetGCPercent(25)
-	// COMP_SUPERVISOR_CPUPROFILE=FILE profiles the supervisor until it exits (bench/README).
-	if path := os.Getenv("COMP_SUPERVISOR_CPUPROFILE"); path != "" {
-		if f, err := os.Create(path); err == nil {
-			defer f.Close() // after the profile is written: defers run last first
-			if pprof.StartCPUProfile(f) == nil {
-				defer pprof.StopCPUProfile()
-			}
-		}
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	if err := supervisor.Run(ctx, state.DefaultLayout(), project); err != nil {
-		fmt.Fprintln(os.Stderr, "supervisor:", err)
-		return 1
-	}
-	return 0
 }
 
 // run executes the comp CLI with args and returns the process exit status.

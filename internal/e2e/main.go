@@ -23,7 +23,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/comp-dev/comp/internal/testimage"
 	"github.com/comp-dev/comp/internal/testregistry"
+	"github.com/comp-dev/comp/runtime/embedded/state"
 )
 
 // RegistryEnv is the environment variable that holds the test registry's address
@@ -116,23 +116,12 @@ func stopSupervisors() {
 	}
 }
 
-// Supervisors lists the PIDs of the embedded supervisors started by this run's comp binary.
+// Supervisors lists the PIDs of the embedded supervisors of this run's state folder: run by the
+// comp binary under test, or by the lean core it installed there.
 func Supervisors() []int {
-	entries, _ := os.ReadDir("/proc")
 	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(string(cmdline), "\x00")
-		if len(args) >= 2 && args[1] == "__supervise" && args[0] == binary {
-			pids = append(pids, pid)
-		}
+	for _, ps := range state.LayoutAt(StateRoot).Supervisors(binary) {
+		pids = append(pids, ps...)
 	}
 	return pids
 }
@@ -158,7 +147,9 @@ func removeDockerImages(registryAddr string) {
 	}
 }
 
-// buildComp builds ./cmd/comp of the module under test into out.
+// buildComp builds comp of the module under test into out as README says: with
+// internal/buildcomp, static, with seccomp and the lean core, so that what ships is what runs
+// (init: true mounts the core into containers; supervisors run it).
 func buildComp(out string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -170,13 +161,10 @@ func buildComp(out string) error {
 	if root == "." || strings.TrimSpace(string(gomod)) == os.DevNull {
 		return errors.New("go env GOMOD: not inside a module")
 	}
-	// Built as README says: static, with seccomp, so that init: true (which mounts the binary
-	// into the container) and the default seccomp profile are exercised.
-	cmd := exec.CommandContext(ctx, goTool(), "build", "-tags", BuildTags,
-		"-ldflags", "-linkmode external -extldflags -static", "-o", out, "./cmd/comp")
+	cmd := exec.CommandContext(ctx, goTool(), "run", "./internal/buildcomp", "-tags", BuildTags, "-o", out)
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/comp in %s: %w\n%s", root, err, b)
+		return fmt.Errorf("go run ./internal/buildcomp in %s: %w\n%s", root, err, b)
 	}
 	return nil
 }

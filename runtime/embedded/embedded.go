@@ -15,6 +15,7 @@ import (
 
 	"github.com/comp-dev/comp/runtime"
 	"github.com/comp-dev/comp/runtime/embedded/container"
+	"github.com/comp-dev/comp/runtime/embedded/core"
 	"github.com/comp-dev/comp/runtime/embedded/image"
 	"github.com/comp-dev/comp/runtime/embedded/logfile"
 	"github.com/comp-dev/comp/runtime/embedded/state"
@@ -73,6 +74,11 @@ func (r *Runtime) Info(ctx context.Context) (runtime.Info, error) {
 		info.Features = append(info.Features, "seccomp")
 	} else {
 		info.Features = append(info.Features, "no seccomp (built without -tags seccomp)")
+	}
+	if core.Embedded() {
+		info.Features = append(info.Features, "lean core")
+	} else {
+		info.Features = append(info.Features, "no lean core (built without go run ./internal/buildcomp)")
 	}
 
 	return info, nil

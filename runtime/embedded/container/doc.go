@@ -19,12 +19,13 @@
 // libseccomp.a); without the tag containers run without a seccomp filter and SeccompSupported
 // reports false.
 //
-// Config.Init bind-mounts the comp binary into the container as /sbin/comp-init, so the binary
-// must not depend on a dynamic loader or shared libraries that the image may lack: it must be
-// static. A static cgo build with libcontainer and libseccomp:
+// Config.Init bind-mounts the running binary (the supervisor's: comp's lean core, see package
+// core) into the container as /sbin/comp-init, so the binary must not depend on a dynamic
+// loader or shared libraries that the image may lack: it must be static. internal/buildcomp
+// makes that static cgo build, with libcontainer and libseccomp:
 //
-//	CGO_ENABLED=1 go build -tags 'seccomp netgo osusergo' \
-//	    -ldflags '-linkmode external -extldflags -static' ./cmd/comp
+//	go run ./internal/buildcomp -o comp   # -tags 'seccomp netgo osusergo'
+//	                                      # -ldflags '-linkmode external -extldflags -static'
 //
 // netgo and osusergo keep glibc's NSS (getpwnam, getaddrinfo), which cannot be linked
 // statically, out of the binary. Start with Config.Init on a dynamic binary fails with

@@ -96,7 +96,7 @@ var initBinary = sync.OnceValues(func() (string, error) {
 		return "", fmt.Errorf("init: inspect %s: %w", exe, err)
 	}
 	if !static {
-		return "", fmt.Errorf("init: %s: %w (build it with -tags 'seccomp netgo osusergo' -ldflags '-linkmode external -extldflags -static')", exe, ErrNotStatic)
+		return "", fmt.Errorf("init: %s: %w (build comp with go run ./internal/buildcomp, which links it statically)", exe, ErrNotStatic)
 	}
 	return exe, nil
 })

@@ -31,9 +31,14 @@ type Layout struct {
 // COMP_ROOT is set (tests use it to keep their state apart).
 func DefaultLayout() Layout {
 	if root := os.Getenv("COMP_ROOT"); root != "" {
-		return Layout{Root: root, Run: filepath.Join(root, "run")}
+		return LayoutAt(root)
 	}
 	return Layout{Root: "/var/lib/comp", Run: "/run/comp"}
+}
+
+// LayoutAt is the layout COMP_ROOT=root selects: root, and root/run.
+func LayoutAt(root string) Layout {
+	return Layout{Root: root, Run: filepath.Join(root, "run")}
 }
 
 // Images is the image store's folder.
@@ -47,6 +52,9 @@ func (l Layout) Containers() string { return filepath.Join(l.Root, "containers")
 
 // Container is the folder of container id.
 func (l Layout) Container(id string) string { return filepath.Join(l.Containers(), id) }
+
+// Bin holds the lean core binaries supervisors run from (package core).
+func (l Layout) Bin() string { return filepath.Join(l.Root, "bin") }
 
 // Libcontainer is libcontainer's state root.
 func (l Layout) Libcontainer() string { return filepath.Join(l.Run, "libcontainer") }

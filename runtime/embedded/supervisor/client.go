@@ -13,11 +13,13 @@ import (
 	"time"
 
 	"github.com/comp-dev/comp/runtime"
+	"github.com/comp-dev/comp/runtime/embedded/core"
 	"github.com/comp-dev/comp/runtime/embedded/state"
 )
 
-// SubcommandName is the hidden comp command that runs a supervisor: `comp __supervise PROJECT`.
-const SubcommandName = "__supervise"
+// SubcommandName is the hidden command that runs a supervisor: `comp __supervise PROJECT`, or
+// `comp-core __supervise PROJECT` when comp carries the lean core.
+const SubcommandName = state.SuperviseCommand
 
 // Client talks to one project's supervisor, starting it when none runs.
 type Client struct {
@@ -67,7 +69,8 @@ func (c *Client) logPath() string {
 // this command. A second supervisor started by a racing command exits at once: the first
 // holds the supervisor lock.
 func (c *Client) spawn() error {
-	exe, err := os.Executable()
+	// The lean core when comp carries one (see package core), else comp itself.
+	exe, err := core.Executable(c.layout.Bin())
 	if err != nil {
 		return err
 	}

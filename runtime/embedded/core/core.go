@@ -1,0 +1,143 @@
+// Package core carries the embedded runtime's lean binary inside comp and installs it where the
+// supervisor runs from.
+//
+// Every process the embedded runtime keeps or starts — a project's supervisor, each container's
+// init re-exec (libcontainer runs /proc/self/exe init), the minimal init of `init: true` — runs
+// the binary its parent runs. comp itself links compose-go, the Docker client and BuildKit's
+// parser: 34 MB, whose package initialisers cost about 7 ms and 2.5 MB per process, and whose
+// touched pages made most of the supervisor's 33 MiB. cmd/comp-core links only what those
+// processes need (16 MB). `go run ./internal/buildcomp` embeds it here; comp writes it once to
+// the state folder and starts supervisors from there, so comp stays one file to install.
+package core
+
+import (
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// binFS holds bin/comp-core and bin/comp-core.sha256 when the build tool laid them there;
+// otherwise only bin/README.md.
+//
+//go:embed bin
+var binFS embed.FS
+
+const (
+	binaryName = "comp-core"
+	// filePrefix starts the name of every installed core: comp-core-<first 16 hex of sha256>.
+	filePrefix = binaryName + "-"
+)
+
+// Embedded reports whether this comp binary carries the lean core.
+func Embedded() bool {
+	_, err := fs.Stat(binFS, "bin/"+binaryName)
+	return err == nil
+}
+
+// Executable returns the binary a supervisor is started from: the embedded core, installed in
+// dir (the state's bin folder) on first use, or this process's own executable when comp was
+// built without a core (plain `go build`).
+func Executable(dir string) (string, error) {
+	bin, err := binFS.ReadFile("bin/" + binaryName)
+	if errors.Is(err, fs.ErrNotExist) {
+		return os.Executable()
+	}
+	if err != nil {
+		return "", fmt.Errorf("read the embedded core: %w", err)
+	}
+	digest := ""
+	if b, err := binFS.ReadFile("bin/" + binaryName + ".sha256"); err == nil {
+		digest = strings.TrimSpace(string(b))
+	}
+	return install(dir, bin, digest)
+}
+
+// install writes bin to dir as comp-core-<digest prefix> unless a file of that name and size is
+// there, and returns its path. The digest names the version, so comps of different builds
+// never overwrite each other's core while a supervisor runs it; digest is computed when empty.
+func install(dir string, bin []byte, digest string) (string, error) {
+	if digest == "" {
+		sum := sha256.Sum256(bin)
+		digest = hex.EncodeToString(sum[:])
+	}
+	if len(digest) < 16 {
+		return "", fmt.Errorf("embedded core: malformed digest %q", digest)
+	}
+	path := filepath.Join(dir, filePrefix+digest[:16])
+	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() == int64(len(bin)) {
+		return path, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("install the embedded core: %w", err)
+	}
+	removeUnused(dir, path)
+	// Written aside and renamed: a racing comp, or a crash half-way, never leaves a partial
+	// binary under the final name.
+	tmp, err := os.CreateTemp(dir, ".tmp-"+binaryName+"-*")
+	if err != nil {
+		return "", fmt.Errorf("install the embedded core: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(bin); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("install the embedded core: %w", err)
+	}
+	if err := tmp.Chmod(0o755); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("install the embedded core: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("install the embedded core: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", fmt.Errorf("install the embedded core: %w", err)
+	}
+	return path, nil
+}
+
+// removeUnused deletes the cores of other comp builds in dir that no process runs, so that
+// rebuilding comp does not pile up 16 MB files. One that runs (a supervisor an older comp
+// started) stays until a later install finds it unused.
+func removeUnused(dir, keep string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	var stale []string
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		if p != keep && strings.HasPrefix(e.Name(), filePrefix) {
+			stale = append(stale, p)
+		}
+	}
+	if len(stale) == 0 {
+		return
+	}
+	running := runningExecutables()
+	for _, p := range stale {
+		if !running[p] {
+			os.Remove(p)
+		}
+	}
+}
+
+// runningExecutables is the set of executables the machine's processes run (/proc/PID/exe).
+func runningExecutables() map[string]bool {
+	running := map[string]bool{}
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		if p.Name()[0] < '0' || p.Name()[0] > '9' {
+			continue
+		}
+		if exe, err := os.Readlink(filepath.Join("/proc", p.Name(), "exe")); err == nil {
+			running[strings.TrimSuffix(exe, " (deleted)")] = true
+		}
+	}
+	return running
+}
