@@ -20,6 +20,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 )
 
 // binFS holds bin/comp-core and bin/comp-core.sha256 when the build tool laid them there;
@@ -58,10 +60,16 @@ func Executable(dir string) (string, error) {
 	return install(dir, bin, digest)
 }
 
+// installMu makes the goroutines of one comp (an up starts many containers at once, each of
+// which may start the supervisor) install the core once, one after the other.
+var installMu sync.Mutex
+
 // install writes bin to dir as comp-core-<digest prefix> unless a file of that name and size is
 // there, and returns its path. The digest names the version, so comps of different builds
 // never overwrite each other's core while a supervisor runs it; digest is computed when empty.
 func install(dir string, bin []byte, digest string) (string, error) {
+	installMu.Lock()
+	defer installMu.Unlock()
 	if digest == "" {
 		sum := sha256.Sum256(bin)
 		digest = hex.EncodeToString(sum[:])
@@ -79,26 +87,41 @@ func install(dir string, bin []byte, digest string) (string, error) {
 	removeUnused(dir, path)
 	// Written aside and renamed: a racing comp, or a crash half-way, never leaves a partial
 	// binary under the final name.
-	tmp, err := os.CreateTemp(dir, ".tmp-"+binaryName+"-*")
+	tmp, err := writeExecutable(dir, bin)
 	if err != nil {
 		return "", fmt.Errorf("install the embedded core: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(bin); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("install the embedded core: %w", err)
-	}
-	if err := tmp.Chmod(0o755); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("install the embedded core: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("install the embedded core: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	defer os.Remove(tmp)
+	if err := os.Rename(tmp, path); err != nil {
 		return "", fmt.Errorf("install the embedded core: %w", err)
 	}
 	return path, nil
+}
+
+// writeExecutable writes bin to a new file in dir, mode 0755, and returns its path.
+//
+// No process is forked while the file is open for writing (syscall.ForkLock): a child forked
+// then would hold the write descriptor until its own exec, and the exec of this very file by
+// such a child (another goroutine starting the supervisor) would fail with "text file busy".
+func writeExecutable(dir string, bin []byte) (string, error) {
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
+	f, err := os.CreateTemp(dir, ".tmp-"+binaryName+"-*")
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(bin)
+	if err == nil {
+		err = f.Chmod(0o755)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
 }
 
 // removeUnused deletes the cores of other comp builds in dir that no process runs, so that

@@ -117,3 +117,31 @@ func TestExecutableWithoutTheBuildTool(t *testing.T) {
 		t.Errorf("Executable() = %s, %v; want this binary %s", got, err, self)
 	}
 }
+
+// An up starts many containers at once, and each may install the core and start the
+// supervisor from it: every one of those execs must succeed ("text file busy" must not happen:
+// a child forked while the core was open for writing would hold it until its own exec).
+func TestConcurrentInstallAndExec(t *testing.T) {
+	trueBin, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 10 {
+		dir := filepath.Join(t.TempDir(), "bin")
+		errs := make(chan error, 8)
+		for range 8 {
+			go func() {
+				path, err := install(dir, trueBin, "")
+				if err == nil {
+					err = exec.Command(path).Run()
+				}
+				errs <- err
+			}()
+		}
+		for range 8 {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+	}
+}
