@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -46,18 +47,20 @@ func Embedded() bool {
 // dir (the state's bin folder) on first use, or this process's own executable when comp was
 // built without a core (plain `go build`).
 func Executable(dir string) (string, error) {
-	bin, err := binFS.ReadFile("bin/" + binaryName)
+	f, err := binFS.Open("bin/" + binaryName)
 	if errors.Is(err, fs.ErrNotExist) {
 		return os.Executable()
 	}
 	if err != nil {
 		return "", fmt.Errorf("read the embedded core: %w", err)
 	}
+	defer f.Close()
 	digest := ""
 	if b, err := binFS.ReadFile("bin/" + binaryName + ".sha256"); err == nil {
 		digest = strings.TrimSpace(string(b))
 	}
-	return install(dir, bin, digest)
+	// The embedded file is read where it lies in the binary, not copied to the heap: 16 MB.
+	return install(dir, f.(io.ReadSeeker), digest)
 }
 
 // installMu makes the goroutines of one comp (an up starts many containers at once, each of
@@ -67,18 +70,28 @@ var installMu sync.Mutex
 // install writes bin to dir as comp-core-<digest prefix> unless a file of that name and size is
 // there, and returns its path. The digest names the version, so comps of different builds
 // never overwrite each other's core while a supervisor runs it; digest is computed when empty.
-func install(dir string, bin []byte, digest string) (string, error) {
+func install(dir string, bin io.ReadSeeker, digest string) (string, error) {
 	installMu.Lock()
 	defer installMu.Unlock()
+	size, err := bin.Seek(0, io.SeekEnd)
+	if err != nil {
+		return "", fmt.Errorf("embedded core: %w", err)
+	}
 	if digest == "" {
-		sum := sha256.Sum256(bin)
-		digest = hex.EncodeToString(sum[:])
+		h := sha256.New()
+		if _, err := bin.Seek(0, io.SeekStart); err != nil {
+			return "", fmt.Errorf("embedded core: %w", err)
+		}
+		if _, err := io.Copy(h, bin); err != nil {
+			return "", fmt.Errorf("embedded core: %w", err)
+		}
+		digest = hex.EncodeToString(h.Sum(nil))
 	}
 	if len(digest) < 16 {
 		return "", fmt.Errorf("embedded core: malformed digest %q", digest)
 	}
 	path := filepath.Join(dir, filePrefix+digest[:16])
-	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() == int64(len(bin)) {
+	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() == size {
 		return path, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -87,6 +100,9 @@ func install(dir string, bin []byte, digest string) (string, error) {
 	removeUnused(dir, path)
 	// Written aside and renamed: a racing comp, or a crash half-way, never leaves a partial
 	// binary under the final name.
+	if _, err := bin.Seek(0, io.SeekStart); err != nil {
+		return "", fmt.Errorf("embedded core: %w", err)
+	}
 	tmp, err := writeExecutable(dir, bin)
 	if err != nil {
 		return "", fmt.Errorf("install the embedded core: %w", err)
@@ -103,14 +119,14 @@ func install(dir string, bin []byte, digest string) (string, error) {
 // No process is forked while the file is open for writing (syscall.ForkLock): a child forked
 // then would hold the write descriptor until its own exec, and the exec of this very file by
 // such a child (another goroutine starting the supervisor) would fail with "text file busy".
-func writeExecutable(dir string, bin []byte) (string, error) {
+func writeExecutable(dir string, bin io.Reader) (string, error) {
 	syscall.ForkLock.RLock()
 	defer syscall.ForkLock.RUnlock()
 	f, err := os.CreateTemp(dir, ".tmp-"+binaryName+"-*")
 	if err != nil {
 		return "", err
 	}
-	_, err = f.Write(bin)
+	_, err = io.Copy(f, bin)
 	if err == nil {
 		err = f.Chmod(0o755)
 	}

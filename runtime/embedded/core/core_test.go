@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -12,7 +13,7 @@ import (
 func TestInstallWritesOnceUnderTheDigest(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "bin")
 	bin := []byte("\x7fELF a core")
-	path, err := install(dir, bin, "")
+	path, err := install(dir, bytes.NewReader(bin), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +32,7 @@ func TestInstallWritesOnceUnderTheDigest(t *testing.T) {
 	if err := os.WriteFile(path, []byte("\x7fELF b core"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	again, err := install(dir, bin, "")
+	again, err := install(dir, bytes.NewReader(bin), "")
 	if err != nil || again != path {
 		t.Fatalf("second install: %s, %v; want %s", again, err, path)
 	}
@@ -54,7 +55,7 @@ func TestInstallRemovesUnusedCoresOfOtherBuilds(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	path, err := install(dir, []byte("new core"), "fedcba9876543210fedcba9876543210")
+	path, err := install(dir, strings.NewReader("new core"), "fedcba9876543210fedcba9876543210")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +132,7 @@ func TestConcurrentInstallAndExec(t *testing.T) {
 		errs := make(chan error, 8)
 		for range 8 {
 			go func() {
-				path, err := install(dir, trueBin, "")
+				path, err := install(dir, bytes.NewReader(trueBin), "")
 				if err == nil {
 					err = exec.Command(path).Run()
 				}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 
@@ -40,6 +41,14 @@ func (c *Client) dial(ctx context.Context) (net.Conn, error) {
 	if err == nil {
 		return conn, nil
 	}
+	// One goroutine of this comp starts the supervisor and waits for it to answer; the others
+	// (an up creates many containers at once) wait for that, then connect.
+	mu, _ := spawning.LoadOrStore(sock, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+	if conn, err := d.DialContext(ctx, "unix", sock); err == nil {
+		return conn, nil
+	}
 	if err := c.spawn(); err != nil {
 		return nil, err
 	}
@@ -64,6 +73,9 @@ func (c *Client) dial(ctx context.Context) (net.Conn, error) {
 func (c *Client) logPath() string {
 	return c.layout.SupervisorLock(c.project) + ".log"
 }
+
+// spawning holds a mutex per supervisor socket: see dial.
+var spawning sync.Map
 
 // spawn starts a supervisor in its own session, detached from the terminal, so it outlives
 // this command. A second supervisor started by a racing command exits at once: the first
