@@ -82,11 +82,20 @@ func composeContender(ctx context.Context, install bool, log func(string, ...any
 	if err == nil || !install {
 		return c, err
 	}
-	log("Docker Compose not found: apt-get install -y docker-compose")
-	cmd := exec.CommandContext(ctx, "apt-get", "install", "-y", "docker-compose")
+	// Docker Compose v5, built from the Go module proxy, is what users run today; Debian's
+	// docker-compose 1.29 (Python) is the fallback.
+	log("Docker Compose not found: building Docker Compose v5 (sh bench/install-compose.sh)")
+	cmd := exec.CommandContext(ctx, "sh", "bench/install-compose.sh")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	ierr := cmd.Run()
+	if ierr == nil {
+		return find()
+	}
+	log("bench/install-compose.sh: %v; apt-get install -y docker-compose", ierr)
+	cmd = exec.CommandContext(ctx, "apt-get", "install", "-y", "docker-compose")
 	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if ierr := cmd.Run(); ierr != nil {
+	if ierr = cmd.Run(); ierr != nil {
 		return contender{}, fmt.Errorf("%w; apt-get install -y docker-compose: %v", err, ierr)
 	}
 	return find()

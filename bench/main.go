@@ -49,7 +49,7 @@ func main() {
 	flag.StringVar(&runtimesFlag, "runtimes", runtimesFlag,
 		"comma-separated runtimes, in the order each round runs them: embedded and docker (comp --runtime …), compose (Docker Compose)")
 	flag.BoolVar(&o.json, "json", false, "print the raw samples and the summaries as JSON instead of the table")
-	flag.BoolVar(&o.installCompose, "install-compose", false, "apt-get install -y docker-compose when Docker Compose is not found")
+	flag.BoolVar(&o.installCompose, "install-compose", false, "when Docker Compose is not found, build Docker Compose v5 (bench/install-compose.sh), else apt-get install -y docker-compose")
 	flag.StringVar(&o.comp, "comp", "", "a comp binary to measure instead of building ./cmd/comp")
 	flag.StringVar(&o.stateRoot, "comp-root", "",
 		"the embedded runtime's state folder (COMP_ROOT); default: a new folder under /var/tmp, removed at the end")
@@ -253,7 +253,7 @@ func (b *bench) contenders(ctx context.Context) ([]contender, error) {
 		case compose:
 			c, err = composeContender(ctx, b.opts.installCompose, b.logf)
 			if err != nil && !b.opts.installCompose {
-				err = fmt.Errorf("%w; --install-compose installs Debian's docker-compose", err)
+				err = fmt.Errorf("%w; --install-compose builds Docker Compose v5", err)
 			}
 		}
 		if ctx.Err() != nil {
