@@ -23,6 +23,8 @@ type fakeRuntime struct {
 	failCreate string // name whose creation fails
 	failStop   string
 	inspected  map[string]int
+	// events, when set, feeds Events: a test sends what the runtime would report.
+	events chan runtime.Event
 }
 
 func newFake() *fakeRuntime {
@@ -39,6 +41,27 @@ func (f *fakeRuntime) log() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return strings.Join(f.calls, "\n")
+}
+
+// Events streams what the test sends on f.events until ctx ends.
+func (f *fakeRuntime) Events(ctx context.Context, project string) (<-chan runtime.Event, <-chan error) {
+	out := make(chan runtime.Event)
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev := <-f.events:
+				select {
+				case out <- ev:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
 }
 
 func (f *fakeRuntime) InspectImage(ctx context.Context, ref string) (runtime.Image, error) {
@@ -250,5 +273,41 @@ func TestDependsOnConditions(t *testing.T) {
 				t.Error("web started despite the failed condition")
 			}
 		})
+	}
+}
+
+// A wait on service_healthy moves on when the runtime reports the container's health, not at
+// the next poll: with polling slowed to an hour, only the event can end the wait in time.
+func TestHealthyWaitWakesOnEvent(t *testing.T) {
+	defer func(start, max time.Duration) { pollStart, pollMax = start, max }(pollStart, pollMax)
+	pollStart, pollMax = time.Hour, time.Hour
+	f := newFake()
+	f.events = make(chan runtime.Event)
+	db := containerStep("db", "db")
+	db.Spec.Labels["test.healthcheck"] = "yes"
+	web := containerStep("web", "web", db.ID)
+	web.Waits = []planner.Wait{{Service: "db", Condition: "service_healthy", Required: true}}
+	go func() {
+		// Once the wait has looked twice (before and after opening the stream), db becomes
+		// healthy and the runtime says so.
+		for {
+			f.mu.Lock()
+			n := f.inspected["db"]
+			f.mu.Unlock()
+			if n >= 2 {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		f.set("db", func(c *runtime.Container) { c.Health = runtime.HealthHealthy })
+		f.events <- runtime.Event{Action: "health_status", Container: "db", Name: "db", Health: runtime.HealthHealthy}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := Apply(ctx, &planner.Plan{Steps: []*planner.Step{db, web}}, f, Options{}); err != nil {
+		t.Fatalf("the wait did not end on the health event: %v", err)
+	}
+	if !strings.Contains(f.log(), "start web") {
+		t.Errorf("web not started:\n%s", f.log())
 	}
 }

@@ -12,9 +12,9 @@ import (
 	"github.com/comp-dev/comp/runtime"
 )
 
-// pollInterval is how often a condition is re-checked. It starts short so that a no-op `up`
-// of a chain of healthy services costs nothing, and backs off to pollMax.
-const (
+// pollStart and pollMax say how often a condition is re-checked between the runtime's events:
+// first soon, then backing off to pollMax. (Variables so that a test can slow them.)
+var (
 	pollStart = 20 * time.Millisecond
 	pollMax   = 250 * time.Millisecond
 )
@@ -52,6 +52,12 @@ func (a *applier) waitCondition(ctx context.Context, st *planner.Step, w planner
 	}
 	announced := false
 	interval := pollStart
+	// changed wakes the wait when the runtime reports an event of the container (a health
+	// status, a death), so that a chain of service_healthy moves on as soon as each service is
+	// healthy rather than at the next poll; polling stays, backing off to pollMax, for what
+	// the event stream misses. The stream is opened only when the condition does not hold at
+	// once, so that a no-op up opens none.
+	var changed <-chan struct{}
 	for {
 		c, err := a.rt.InspectContainer(ctx, id)
 		if err != nil {
@@ -78,15 +84,44 @@ func (a *applier) waitCondition(ctx context.Context, st *planner.Step, w planner
 			a.opts.Progress.emit(planner.KindContainer, c.Name, "Waiting", Working, "")
 			announced = true
 		}
+		if changed == nil {
+			evCtx, stop := context.WithCancel(ctx)
+			defer stop()
+			changed = a.containerChanges(evCtx, c)
+			continue // inspect again: an event may have come before the stream opened
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for %s (%s): %w", c.Name, w.Condition, ctx.Err())
+		case <-changed:
 		case <-time.After(interval):
-		}
-		if interval *= 2; interval > pollMax {
-			interval = pollMax
+			if interval *= 2; interval > pollMax {
+				interval = pollMax
+			}
 		}
 	}
+}
+
+// containerChanges signals (without blocking: one pending signal is enough) each event the
+// runtime reports of container c until ctx ends. When the runtime cannot stream events, it
+// never signals, and the caller's polling carries the wait alone.
+func (a *applier) containerChanges(ctx context.Context, c runtime.Container) <-chan struct{} {
+	changed := make(chan struct{}, 1)
+	events, _ := a.rt.Events(ctx, c.Labels[runtime.LabelProject])
+	if events == nil {
+		return changed
+	}
+	go func() {
+		for ev := range events {
+			if ev.Container == c.ID || ev.Name == c.Name {
+				select {
+				case changed <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return changed
 }
 
 // conditionMet reports whether c meets w's condition, or why it never will.
