@@ -11,7 +11,6 @@ import (
 
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/comp-dev/comp/runtime"
 )
@@ -128,7 +127,7 @@ func startStreams(ctx context.Context, resp types.HijackedResponse, tty bool, st
 		if tty {
 			_, err = io.Copy(stdout, resp.Reader)
 		} else {
-			_, err = stdcopy.StdCopy(stdout, stderr, resp.Reader)
+			err = demux(stdout, stderr, resp.Reader)
 		}
 		s.output <- err
 	}()

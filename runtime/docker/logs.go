@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/pkg/stdcopy"
 
 	"github.com/comp-dev/comp/runtime"
 )
@@ -51,30 +50,54 @@ func (r *Runtime) Logs(ctx context.Context, id string, opts runtime.LogOptions, 
 	if last == nil {
 		return r.readLogs(ctx, id, tty, catchUp, sink, true)
 	}
-	catchUp.Tail = -1
 	if since := last.Time.Add(-time.Second); since.After(catchUp.Since) {
 		catchUp.Since = since
 	}
-	// Skip to the last line passed on; should it not be found, pass on the newer lines.
-	found := false
+	// Look among the newest lines first: the engine reads a tail from the end of its log file,
+	// while a full read decodes every line again — for a container that printed 50 000 lines
+	// and exited, that made attached up wait half a second per container.
+	for _, window := range []int{catchUpWindow, -1} {
+		catchUp.Tail = window
+		var lines []runtime.LogLine
+		err = r.readLogs(ctx, id, tty, catchUp, func(l runtime.LogLine) { lines = append(lines, l) }, true)
+		if ctx.Err() != nil || isNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		after, found := linesAfter(lines, *last)
+		if found || window < 0 || len(lines) < window {
+			// Found, or the read held every line since: should the last line passed on not
+			// be among them, pass on the newer ones.
+			for _, l := range after {
+				sink(l)
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// catchUpWindow is how many of the newest lines Logs reads first after a followed stream ends.
+const catchUpWindow = 256
+
+// linesAfter returns the lines that follow last in lines, and whether last is there; when it is
+// not, the lines newer than last.
+func linesAfter(lines []runtime.LogLine, last runtime.LogLine) ([]runtime.LogLine, bool) {
+	for i := len(lines) - 1; i >= 0; i-- {
+		l := lines[i]
+		if l.Time.Equal(last.Time) && l.Stream == last.Stream && l.Text == last.Text {
+			return lines[i+1:], true
+		}
+	}
 	var newer []runtime.LogLine
-	err = r.readLogs(ctx, id, tty, catchUp, func(l runtime.LogLine) {
-		switch {
-		case found:
-			sink(l)
-		case l.Time.Equal(last.Time) && l.Stream == last.Stream && l.Text == last.Text:
-			found, newer = true, nil
-		case l.Time.After(last.Time):
+	for _, l := range lines {
+		if l.Time.After(last.Time) {
 			newer = append(newer, l)
 		}
-	}, true)
-	for _, l := range newer {
-		sink(l)
 	}
-	if ctx.Err() != nil || isNotFound(err) {
-		return nil
-	}
-	return err
+	return newer, false
 }
 
 // readLogs reads the container's output once, as opts say. flush passes on a last line
@@ -107,7 +130,7 @@ func (r *Runtime) readLogs(ctx context.Context, id string, tty bool, opts runtim
 		out := &lineWriter{stream: runtime.Stdout, sink: sink, framed: true}
 		errw := &lineWriter{stream: runtime.Stderr, sink: sink, framed: true}
 		writers = append(writers, out, errw)
-		_, err = stdcopy.StdCopy(out, errw, rc)
+		err = demux(out, errw, rc)
 	}
 	if err != nil {
 		return fmt.Errorf("read logs of container %s: %w", id, classify(err))
