@@ -69,6 +69,13 @@ func (e *fakeEngine) add(service string, n int, state string) string {
 	return id
 }
 
+// setRestart sets a container's restart policy, as inspect reports it.
+func (e *fakeEngine) setRestart(id string, policy runtime.RestartPolicy) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.containers[id].c.Restart = policy
+}
+
 // addOneoff creates a running `run` container of service.
 func (e *fakeEngine) addOneoff(service string) string {
 	e.mu.Lock()

@@ -48,8 +48,9 @@ type FollowOptions struct {
 	Since, Until time.Time
 
 	// UntilAllExit, with Follow, returns once every followed container has exited and none
-	// restarted within ExitGrace: attached `up` ends this way. Containers that are created but
-	// not started yet count as about to run.
+	// restarted within ExitGrace (at once when each exit was reported and no restart policy
+	// can bring the container back): attached `up` ends this way. Containers that are
+	// created but not started yet count as about to run.
 	UntilAllExit bool
 	// ExitGrace overrides DefaultExitGrace.
 	ExitGrace time.Duration
@@ -142,6 +143,8 @@ type followed struct {
 	// exitedEarlier: listed as exited with ReportEarlierExits, so its exit is reported
 	// already; the die event of that same exit, if it comes after the listing, is not news.
 	exitedEarlier bool
+	// exitReported: its latest exit has gone to OnExit, as inspected then (t.c).
+	exitReported bool
 	// pos is just past the last printed line; floor is the earliest time still wanted.
 	pos   position
 	floor time.Time
@@ -228,8 +231,12 @@ func (f *follower) follow(events <-chan runtime.Event, eventErrs <-chan error) e
 		}
 	}()
 	for {
-		// With UntilAllExit, once nothing runs, wait out the grace for a late restart.
+		// With UntilAllExit, once nothing runs, wait out the grace for a late restart — unless
+		// no restart can come.
 		var graceC <-chan time.Time
+		if f.opts.UntilAllExit && f.settled() {
+			return f.stop(nil)
+		}
 		if f.opts.UntilAllExit && f.allExited() {
 			if timer == nil {
 				timer = time.NewTimer(grace)
@@ -310,6 +317,7 @@ func (f *follower) event(ev runtime.Event) {
 		}
 		t.alive = true
 		t.exitedEarlier = false
+		t.exitReported = false
 		if t.streaming {
 			// The stream may be that of the run before; read again once it has drained.
 			t.resume = true
@@ -446,6 +454,32 @@ func (f *follower) exited(t *followed, codes []int, states []string) {
 			}
 			f.opts.OnExit(c, code)
 		}
+	}
+	t.exitReported = !t.alive
+}
+
+// settled tells whether every followed container has exited, had that exit reported, and has
+// a restart policy that will not bring it back: then no late event can be news, and
+// UntilAllExit need not wait out its grace.
+func (f *follower) settled() bool {
+	for _, t := range f.containers {
+		if t.alive || t.streaming || len(t.exits) > 0 || !t.exitReported || mayRestart(t.c) {
+			return false
+		}
+	}
+	return true
+}
+
+// mayRestart tells whether c's restart policy could start it again after its exit (as
+// inspected). An unknown policy may.
+func mayRestart(c runtime.Container) bool {
+	switch c.Restart.Name {
+	case "no":
+		return false
+	case "on-failure":
+		return c.ExitCode != 0 && (c.Restart.MaxRetries <= 0 || c.RestartCount < c.Restart.MaxRetries)
+	default: // always, unless-stopped, or not known
+		return true
 	}
 }
 

@@ -420,6 +420,40 @@ func TestFollowUntilAllExit(t *testing.T) {
 	})
 }
 
+// Once every container has exited, had its exit reported, and cannot be brought back by its
+// restart policy, Follow returns at once: with the grace set to an hour, only that can end it.
+func TestFollowUntilAllExitNeedsNoGraceWithoutRestartPolicy(t *testing.T) {
+	for _, policy := range []runtime.RestartPolicy{{Name: "no"}, {Name: "on-failure", MaxRetries: 3}} {
+		t.Run(policy.Name, func(t *testing.T) {
+			e := newFakeEngine()
+			web := e.add("web", 1, runtime.StateRunning)
+			e.setRestart(web, policy)
+			f := startFollow(t, e, FollowOptions{Tail: TailAll, UntilAllExit: true, ExitGrace: time.Hour}, Options{Prefix: true})
+			e.emit(web, "bye")
+			e.die(web, 0, false) // on-failure does not restart a container that succeeded
+			if err := f.wait(t); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := f.out.String(), "web-1  | bye\nweb-1 exited with code 0\n"; got != want {
+				t.Errorf("got %q, want %q", got, want)
+			}
+		})
+	}
+	t.Run("a policy that may restart waits", func(t *testing.T) {
+		e := newFakeEngine()
+		web := e.add("web", 1, runtime.StateRunning)
+		e.setRestart(web, runtime.RestartPolicy{Name: "on-failure"})
+		f := startFollow(t, e, FollowOptions{Tail: TailAll, UntilAllExit: true, ExitGrace: time.Hour}, Options{Prefix: true})
+		e.die(web, 1, false) // on-failure may bring it back: the engine has not yet
+		waitFor(t, f.out, "web-1 exited with code 1\n")
+		time.Sleep(50 * time.Millisecond)
+		if f.returned() {
+			t.Fatal("Follow returned while web-1's restart policy may bring it back")
+		}
+		f.cancel()
+	})
+}
+
 func TestFollowReportsEarlierExitsWhenAsked(t *testing.T) {
 	e := newFakeEngine()
 	c := e.add("web", 1, runtime.StateExited)

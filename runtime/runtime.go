@@ -186,9 +186,12 @@ type Container struct {
 	Health   string
 	// RestartCount counts restarts by the runtime's restart policy.
 	RestartCount int
-	Created      time.Time
-	StartedAt    time.Time
-	FinishedAt   time.Time
+	// Restart is the container's restart policy ("no" when it has none); its Name is empty
+	// when the runtime did not say (Docker's container list does not).
+	Restart    RestartPolicy
+	Created    time.Time
+	StartedAt  time.Time
+	FinishedAt time.Time
 
 	Ports    []Port
 	Networks map[string]ContainerNetwork // by network name

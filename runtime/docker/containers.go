@@ -182,6 +182,12 @@ func containerFromInspect(c container.InspectResponse) runtime.Container {
 		out.Image = c.Config.Image
 		out.Labels = c.Config.Labels
 	}
+	if c.HostConfig != nil {
+		out.Restart = runtime.RestartPolicy{Name: string(c.HostConfig.RestartPolicy.Name), MaxRetries: c.HostConfig.RestartPolicy.MaximumRetryCount}
+		if out.Restart.Name == "" {
+			out.Restart.Name = "no" // the engine's default
+		}
+	}
 	if c.NetworkSettings != nil {
 		out.Ports = portsFromMap(c.NetworkSettings.Ports)
 		if len(c.NetworkSettings.Networks) > 0 {

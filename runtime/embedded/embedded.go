@@ -175,7 +175,10 @@ func toContainer(rec *state.Record) runtime.Container {
 		Command: rec.Command,
 		Labels:  rec.Spec.Labels, State: st, ExitCode: rec.ExitCode, Health: rec.Health,
 		RestartCount: rec.RestartCount, Created: rec.Created, StartedAt: rec.StartedAt, FinishedAt: rec.FinishedAt,
-		Mounts: rec.Spec.Mounts,
+		Mounts: rec.Spec.Mounts, Restart: rec.Spec.Restart,
+	}
+	if c.Restart.Name == "" {
+		c.Restart.Name = "no"
 	}
 	c.Ports = rec.Ports
 	if len(rec.Endpoints) > 0 {
