@@ -48,16 +48,23 @@ type FollowOptions struct {
 	Since, Until time.Time
 
 	// UntilAllExit, with Follow, returns once every followed container has exited and none
-	// restarted within ExitGrace (at once when each exit was reported and no restart policy
-	// can bring the container back): attached `up` ends this way. Containers that are
-	// created but not started yet count as about to run.
+	// restarted within ExitGrace: attached `up` ends this way. Containers that are created but
+	// not started yet count as about to run.
 	UntilAllExit bool
 	// ExitGrace overrides DefaultExitGrace.
 	ExitGrace time.Duration
+	// EndAtLastExit, with UntilAllExit, skips the grace when every container's exit has been
+	// reported and none has a restart policy that can bring it back. Attached `up` sets it:
+	// nothing else restarts what it runs. `logs -f` does not: a `comp restart` elsewhere
+	// starts a container again within the grace.
+	EndAtLastExit bool
 	// OnExit, with Follow, is called after the last line of a container that exited, with the
 	// container as inspected then (State restarting or running: its restart policy brings it
 	// back) and its exit code. Calls come one at a time. Printer.Exited fits here.
 	OnExit func(c runtime.Container, exitCode int)
+	// Attached, when set, hands over the output attached to a container before it started
+	// (Attached.Take): Follow reads that instead of the container's logs for its current run.
+	Attached func(id string) (func(ctx context.Context, sink func(runtime.LogLine)) error, bool)
 	// ReportEarlierExits also passes to OnExit the containers that had exited before Follow
 	// listed them, after their output: attached `up` starts following once its containers
 	// exist, and a container quick to exit must still get its status line.
@@ -234,7 +241,7 @@ func (f *follower) follow(events <-chan runtime.Event, eventErrs <-chan error) e
 		// With UntilAllExit, once nothing runs, wait out the grace for a late restart — unless
 		// no restart can come.
 		var graceC <-chan time.Time
-		if f.opts.UntilAllExit && f.settled() {
+		if f.opts.UntilAllExit && f.opts.EndAtLastExit && f.settled() {
 			return f.stop(nil)
 		}
 		if f.opts.UntilAllExit && f.allExited() {
@@ -374,8 +381,16 @@ func (f *follower) start(t *followed) {
 	}
 	t.streaming = true
 	id, name, pos := t.c.ID, t.name, t.pos
+	read := func(sink func(runtime.LogLine)) error { return f.src.Logs(f.ctx, id, opts, sink) }
+	if f.opts.Attached != nil {
+		if attached, ok := f.opts.Attached(id); ok {
+			// Everything the run printed, as it printed it: no line to skip by time.
+			opts.Since, skip = time.Time{}, 0
+			read = func(sink func(runtime.LogLine)) error { return attached(f.ctx, sink) }
+		}
+	}
 	f.wg.Go(func() {
-		err := f.src.Logs(f.ctx, id, opts, func(l runtime.LogLine) {
+		err := read(func(l runtime.LogLine) {
 			if !l.Time.IsZero() && !opts.Since.IsZero() {
 				// The backend's Since may be coarser than a nanosecond: drop what was printed.
 				if l.Time.Before(opts.Since) {

@@ -420,15 +420,16 @@ func TestFollowUntilAllExit(t *testing.T) {
 	})
 }
 
-// Once every container has exited, had its exit reported, and cannot be brought back by its
-// restart policy, Follow returns at once: with the grace set to an hour, only that can end it.
+// With EndAtLastExit, once every container has exited, had its exit reported, and cannot be
+// brought back by its restart policy, Follow returns at once: with the grace set to an hour,
+// only that can end it.
 func TestFollowUntilAllExitNeedsNoGraceWithoutRestartPolicy(t *testing.T) {
 	for _, policy := range []runtime.RestartPolicy{{Name: "no"}, {Name: "on-failure", MaxRetries: 3}} {
 		t.Run(policy.Name, func(t *testing.T) {
 			e := newFakeEngine()
 			web := e.add("web", 1, runtime.StateRunning)
 			e.setRestart(web, policy)
-			f := startFollow(t, e, FollowOptions{Tail: TailAll, UntilAllExit: true, ExitGrace: time.Hour}, Options{Prefix: true})
+			f := startFollow(t, e, FollowOptions{Tail: TailAll, UntilAllExit: true, EndAtLastExit: true, ExitGrace: time.Hour}, Options{Prefix: true})
 			e.emit(web, "bye")
 			e.die(web, 0, false) // on-failure does not restart a container that succeeded
 			if err := f.wait(t); err != nil {
@@ -443,7 +444,7 @@ func TestFollowUntilAllExitNeedsNoGraceWithoutRestartPolicy(t *testing.T) {
 		e := newFakeEngine()
 		web := e.add("web", 1, runtime.StateRunning)
 		e.setRestart(web, runtime.RestartPolicy{Name: "on-failure"})
-		f := startFollow(t, e, FollowOptions{Tail: TailAll, UntilAllExit: true, ExitGrace: time.Hour}, Options{Prefix: true})
+		f := startFollow(t, e, FollowOptions{Tail: TailAll, UntilAllExit: true, EndAtLastExit: true, ExitGrace: time.Hour}, Options{Prefix: true})
 		e.die(web, 1, false) // on-failure may bring it back: the engine has not yet
 		waitFor(t, f.out, "web-1 exited with code 1\n")
 		time.Sleep(50 * time.Millisecond)

@@ -19,6 +19,10 @@ type Options struct {
 	Progress Progress
 	// ConditionTimeout bounds each wait on a depends_on condition; 0 means no bound.
 	ConditionTimeout time.Duration
+	// BeforeStart, when set, is called just before each container is started, with its step
+	// and ID: attached `up` attaches to the output there, as Docker Compose does. An error
+	// fails the step.
+	BeforeStart func(ctx context.Context, st *planner.Step, id string) error
 }
 
 // ErrDependencyFailed marks a step skipped because a step it waits for failed.
@@ -349,6 +353,11 @@ func (a *applier) start(ctx context.Context, st *planner.Step, id string) error 
 		return err
 	}
 	defer release()
+	if a.opts.BeforeStart != nil {
+		if err := a.opts.BeforeStart(ctx, st, id); err != nil {
+			return fmt.Errorf("start container %s: %w", st.Name, err)
+		}
+	}
 	p := a.opts.Progress
 	p.emit(st.Kind, st.Name, "Starting", Working, "")
 	if err := a.rt.StartContainer(ctx, id); err != nil {

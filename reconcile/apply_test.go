@@ -311,3 +311,31 @@ func TestHealthyWaitWakesOnEvent(t *testing.T) {
 		t.Errorf("web not started:\n%s", f.log())
 	}
 }
+
+// BeforeStart runs just before each start, with the step and the container's ID; its error
+// fails that step and the container is not started.
+func TestBeforeStart(t *testing.T) {
+	f := newFake()
+	db := containerStep("db", "db")
+	web := containerStep("web", "web", db.ID)
+	var seen []string
+	opts := Options{BeforeStart: func(ctx context.Context, st *planner.Step, id string) error {
+		f.record("before start %s (%s)", id, st.Service)
+		seen = append(seen, id)
+		if st.Service == "web" {
+			return errors.New("cannot attach")
+		}
+		return nil
+	}}
+	err := Apply(context.Background(), &planner.Plan{Steps: []*planner.Step{db, web}}, f, opts)
+	if err == nil || !strings.Contains(err.Error(), "cannot attach") {
+		t.Fatalf("err = %v, want the hook's error", err)
+	}
+	log := f.log()
+	if !strings.Contains(log, "before start db (db)\nstart db") {
+		t.Errorf("the hook did not run just before db's start:\n%s", log)
+	}
+	if strings.Contains(log, "start web\n") || strings.HasSuffix(log, "start web") {
+		t.Errorf("web started although its hook failed:\n%s", log)
+	}
+}

@@ -309,14 +309,30 @@ func attachedUp(ctx context.Context, g *globalOptions, o *upOptions, p *project.
 	printer.Register(names...)
 	exits := newExitPolicy(o)
 
+	// On a runtime that can attach to the live output (Docker), attach to each attached
+	// container just before it starts, as Docker Compose does: following its logs instead
+	// makes the engine decode its log file again. The follower takes those streams over;
+	// where attaching fails, it reads the logs.
+	followCtx, stopFollow := context.WithCancel(ctx)
+	defer stopFollow()
+	var attachedOut *logs.Attached
+	if oa, ok := rt.(runtime.OutputAttacher); ok && len(attached) > 0 {
+		attachedOut = logs.NewAttached()
+		applyOpts.BeforeStart = func(_ context.Context, st *planner.Step, id string) error {
+			if slices.Contains(attached, st.Service) {
+				if stream, err := oa.AttachOutput(followCtx, id); err == nil {
+					attachedOut.Add(followCtx, id, stream)
+				}
+			}
+			return nil
+		}
+	}
 	if err := reconcile.Apply(ctx, plan, rt, applyOpts); err != nil {
 		return err
 	}
 	// Follow once the containers exist: the follower then knows them all (it ends when all
 	// have exited), and it prints every container's output from its start, so nothing that was
 	// printed meanwhile is lost.
-	followCtx, stopFollow := context.WithCancel(ctx)
-	defer stopFollow()
 	followed := make(chan error, 1)
 	go func() {
 		followed <- logs.Follow(followCtx, rt, logs.FollowOptions{
@@ -325,12 +341,15 @@ func attachedUp(ctx context.Context, g *globalOptions, o *upOptions, p *project.
 			Follow:       true,
 			Tail:         logs.TailAll,
 			UntilAllExit: true,
+			// Only a restart policy restarts what up runs: end at the last exit for good.
+			EndAtLastExit: true,
 			OnExit: func(c runtime.Container, code int) {
 				printer.Exited(c, code)
 				exits.exited(c, code)
 			},
 			// Containers quick to exit may be done before the follower lists them.
 			ReportEarlierExits: true,
+			Attached:           attachedOut.Take,
 		}, printer)
 	}()
 	if len(names) > 0 {

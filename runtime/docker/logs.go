@@ -160,6 +160,9 @@ type lineWriter struct {
 	// A message without a newline is a partial line the next message continues, as the
 	// engine splits long lines; the line keeps its first timestamp.
 	framed bool
+	// live: the output as the container writes it (attach), with no timestamps: each line is
+	// stamped when read.
+	live bool
 	// tty: lines end with "\r\n".
 	tty bool
 
@@ -169,7 +172,7 @@ type lineWriter struct {
 
 func (w *lineWriter) Write(p []byte) (int, error) {
 	n := len(p)
-	if w.framed {
+	if w.framed && !w.live {
 		if ts, rest, ok := cutTimestamp(p); ok {
 			if len(w.buf) == 0 {
 				w.ts = ts
@@ -199,7 +202,10 @@ func (w *lineWriter) flush() {
 
 func (w *lineWriter) emit() {
 	line, ts := w.buf, w.ts
-	if !w.framed {
+	switch {
+	case w.live:
+		ts = time.Now()
+	case !w.framed:
 		ts, line, _ = cutTimestamp(line)
 	}
 	if w.tty {
@@ -221,4 +227,35 @@ func cutTimestamp(p []byte) (time.Time, []byte, bool) {
 		return time.Time{}, p, false
 	}
 	return t, p[i+1:], true
+}
+
+// AttachOutput attaches to the container's stdout and stderr (runtime.OutputAttacher).
+func (r *Runtime) AttachOutput(ctx context.Context, id string) (func(sink func(runtime.LogLine)) error, error) {
+	c, err := r.cli.ContainerInspect(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("attach to container %s: %w", id, classify(err))
+	}
+	tty := c.Config != nil && c.Config.Tty
+	resp, err := r.cli.ContainerAttach(ctx, id, container.AttachOptions{Stream: true, Stdout: true, Stderr: true})
+	if err != nil {
+		return nil, fmt.Errorf("attach to container %s: %w", id, classify(err))
+	}
+	return func(sink func(runtime.LogLine)) error {
+		defer resp.Close()
+		stop := context.AfterFunc(ctx, resp.Close)
+		defer stop()
+		out := &lineWriter{stream: runtime.Stdout, sink: sink, live: true, tty: tty}
+		errw := &lineWriter{stream: runtime.Stderr, sink: sink, live: true}
+		if tty {
+			_, err = io.Copy(out, resp.Reader)
+		} else {
+			err = demux(out, errw, resp.Reader)
+		}
+		out.flush()
+		errw.flush()
+		if err != nil && ctx.Err() == nil {
+			return fmt.Errorf("output of container %s: %w", id, classify(err))
+		}
+		return nil
+	}, nil
 }
