@@ -369,7 +369,9 @@ func TestAttachSendsStdinAndReceivesOutput(t *testing.T) {
 
 func TestNetworksByLabelAndAttachments(t *testing.T) {
 	f := newFixture(t)
-	subnet := fmt.Sprintf("172.30.%d.0/24", time.Now().UnixNano()%250)
+	// Outside Docker's default pools (172.17-31/16, 192.168/16), from which networks that other
+	// tests create meanwhile get their subnets, and outside the embedded runtime's 10.89/16.
+	subnet := fmt.Sprintf("10.211.%d.0/24", time.Now().UnixNano()%250)
 	front := f.network(runtime.NetworkSpec{
 		Name: f.name("front"),
 		IPAM: runtime.IPAM{Pools: []runtime.IPAMPool{{Subnet: subnet}}},
