@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,8 +43,10 @@ func Apply(ctx context.Context, plan *planner.Plan, rt runtime.Runtime, opts Opt
 	if opts.Parallel > 0 {
 		a.sem = make(chan struct{}, opts.Parallel)
 	}
+	a.steps = map[string]*planner.Step{}
 	for _, st := range plan.Steps {
 		a.done[st.ID] = make(chan struct{})
+		a.steps[st.ID] = st
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(plan.Steps))
@@ -87,10 +90,29 @@ type applier struct {
 	done     map[string]chan struct{}
 	failed   map[string]bool
 	services map[string][]string // service -> IDs of its containers handled by this plan
+	steps    map[string]*planner.Step
 }
 
 func (a *applier) run(ctx context.Context, st *planner.Step) error {
-	for _, dep := range st.After {
+	now, later := st.After, []string(nil)
+	if a.createsAhead(st) {
+		now, later = a.splitDependencies(st)
+	}
+	if err := a.waitSteps(ctx, st, now); err != nil {
+		return err
+	}
+	err := a.act(ctx, st, later)
+	if err != nil {
+		a.opts.Progress.emit(st.Kind, st.Name, "Error", Error, err.Error())
+	}
+	return err
+}
+
+// acquire bounds the concurrency of engine calls; waits on conditions do not hold a slot.
+// waitSteps waits until the steps deps are done; one that failed fails st with
+// ErrDependencyFailed.
+func (a *applier) waitSteps(ctx context.Context, st *planner.Step, deps []string) error {
+	for _, dep := range deps {
 		ch, ok := a.done[dep]
 		if !ok {
 			continue
@@ -107,17 +129,46 @@ func (a *applier) run(ctx context.Context, st *planner.Step) error {
 			return fmt.Errorf("%s %s: %w", st.Kind, st.Name, ErrDependencyFailed)
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	err := a.act(ctx, st)
-	if err != nil {
-		a.opts.Progress.emit(st.Kind, st.Name, "Error", Error, err.Error())
-	}
-	return err
+	return ctx.Err()
 }
 
-// acquire bounds the concurrency of engine calls; waits on conditions do not hold a slot.
+// createsAhead tells whether st's new container can be created before the containers of the
+// services it depends on are up, and only its start wait for them — as Docker Compose
+// creates every container, then starts them in dependency order. That holds when its
+// configuration names no other container (network_mode, ipc or pid container:, volumes_from,
+// links), which the engine would resolve at creation.
+func (a *applier) createsAhead(st *planner.Step) bool {
+	if st.Action != planner.CreateContainer || !st.Start || st.Spec == nil {
+		return false
+	}
+	sp := st.Spec
+	for _, mode := range []string{sp.NetworkMode, sp.IPC, sp.PID} {
+		if strings.HasPrefix(mode, "container:") || strings.HasPrefix(mode, "service:") {
+			return false
+		}
+	}
+	return len(sp.VolumesFrom) == 0 && len(sp.Links) == 0
+}
+
+// splitDependencies splits st's dependencies into those its creation waits for (its image,
+// networks, volumes, anything of its own service) and the other services' containers, which
+// only its start waits for.
+func (a *applier) splitDependencies(st *planner.Step) (now, later []string) {
+	for _, id := range st.After {
+		dep := a.steps[id]
+		if dep != nil && dep.Kind == planner.KindContainer && dep.Service != st.Service {
+			switch dep.Action {
+			case planner.CreateContainer, planner.RecreateContainer, planner.StartContainer,
+				planner.KeepContainer, planner.RestartContainer:
+				later = append(later, id)
+				continue
+			}
+		}
+		now = append(now, id)
+	}
+	return now, later
+}
+
 func (a *applier) acquire(ctx context.Context) (release func(), err error) {
 	if a.sem == nil {
 		return func() {}, nil
@@ -130,7 +181,9 @@ func (a *applier) acquire(ctx context.Context) (release func(), err error) {
 	}
 }
 
-func (a *applier) act(ctx context.Context, st *planner.Step) error {
+// act carries out st once the dependencies run waited for are done; startAfter are those
+// that only its start waits for (createsAhead).
+func (a *applier) act(ctx context.Context, st *planner.Step, startAfter []string) error {
 	p := a.opts.Progress
 	switch st.Action {
 	case planner.PullImage:
@@ -196,6 +249,9 @@ func (a *applier) act(ctx context.Context, st *planner.Step) error {
 		p.emit(st.Kind, st.Name, "Created", Done, "")
 		a.record(st.Service, id)
 		if st.Start {
+			if err := a.waitSteps(ctx, st, startAfter); err != nil {
+				return err
+			}
 			return a.start(ctx, st, id)
 		}
 	case planner.RecreateContainer:

@@ -25,6 +25,9 @@ type fakeRuntime struct {
 	inspected  map[string]int
 	// events, when set, feeds Events: a test sends what the runtime would report.
 	events chan runtime.Event
+	// holdStart, when set, holds the start of container holdStartOf until it is closed.
+	holdStart   chan struct{}
+	holdStartOf string
 }
 
 func newFake() *fakeRuntime {
@@ -80,6 +83,9 @@ func (f *fakeRuntime) CreateContainer(ctx context.Context, spec runtime.Containe
 }
 
 func (f *fakeRuntime) StartContainer(ctx context.Context, id string) error {
+	if f.holdStart != nil && id == f.holdStartOf {
+		<-f.holdStart
+	}
 	f.record("start %s", id)
 	f.mu.Lock()
 	c := f.containers[id]
@@ -139,10 +145,13 @@ func containerStep(name, service string, after ...string) *planner.Step {
 		Service: service, Start: true, After: after, Spec: &runtime.ContainerSpec{Name: name, Image: "busybox", Labels: map[string]string{}}}
 }
 
+// As Docker Compose does, a container is created once its own image, networks and volumes are
+// there, and started once the containers of the services it depends on are up.
 func TestApplyRunsStepsAfterTheirDependencies(t *testing.T) {
 	f := newFake()
+	web := containerStep("web", "web", "Container:db", "Network:net")
 	plan := &planner.Plan{Steps: []*planner.Step{
-		containerStep("web", "web", "Container:db"),
+		web,
 		containerStep("db", "db", "Network:net"),
 		{ID: "Network:net", Action: planner.CreateNetwork, Kind: planner.KindNetwork, Name: "net", NetworkSpec: &runtime.NetworkSpec{Name: "net"}},
 	}}
@@ -156,12 +165,67 @@ func TestApplyRunsStepsAfterTheirDependencies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "network net\ncreate db\nstart db\ncreate web\nstart web"
-	if got := f.log(); got != want {
-		t.Errorf("calls:\n%s\nwant:\n%s", got, want)
+	log := f.log()
+	for _, order := range [][2]string{
+		{"network net", "create db"}, {"network net", "create web"},
+		{"create db", "start db"}, {"start db", "start web"}, {"create web", "start web"},
+	} {
+		if i, j := strings.Index(log, order[0]), strings.Index(log, order[1]); i < 0 || j < 0 || i > j {
+			t.Errorf("want %q before %q; calls:\n%s", order[0], order[1], log)
+		}
 	}
 	if got := strings.Join(events, "\n"); !strings.Contains(got, "Container web Started") || !strings.Contains(got, "Network net Created") {
 		t.Errorf("events:\n%s", got)
+	}
+}
+
+// A container whose dependency has not started is created all the same — its start waits —
+// unless its configuration names the dependency's container, which must exist first.
+func TestApplyCreatesAheadOfDependencies(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		spec  func(*runtime.ContainerSpec)
+		ahead bool
+	}{
+		{"depends_on only", func(*runtime.ContainerSpec) {}, true},
+		{"network_mode container:", func(s *runtime.ContainerSpec) { s.NetworkMode = "container:db" }, false},
+		{"volumes_from", func(s *runtime.ContainerSpec) { s.VolumesFrom = []string{"container:db"} }, false},
+		{"links", func(s *runtime.ContainerSpec) { s.Links = []string{"db"} }, false},
+		{"ipc container:", func(s *runtime.ContainerSpec) { s.IPC = "container:db" }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake()
+			db, web := containerStep("db", "db"), containerStep("web", "web", "Container:db")
+			tc.spec(web.Spec)
+			// db's start is held until the test sees whether web was created meanwhile.
+			f.holdStart = make(chan struct{})
+			f.holdStartOf = "db"
+			done := make(chan error, 1)
+			go func() { done <- Apply(context.Background(), &planner.Plan{Steps: []*planner.Step{db, web}}, f, Options{}) }()
+			created := func() bool { return strings.Contains(f.log(), "create web") }
+			if tc.ahead {
+				deadline := time.Now().Add(10 * time.Second)
+				for !created() && time.Now().Before(deadline) {
+					time.Sleep(time.Millisecond)
+				}
+				if !created() {
+					t.Errorf("web was not created while db's start was held:\n%s", f.log())
+				}
+			} else {
+				time.Sleep(50 * time.Millisecond)
+				if created() {
+					t.Errorf("web was created before db started:\n%s", f.log())
+				}
+			}
+			close(f.holdStart)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			log := f.log()
+			if i, j := strings.Index(log, "start db"), strings.Index(log, "start web"); i < 0 || j < i {
+				t.Errorf("web started before db:\n%s", log)
+			}
+		})
 	}
 }
 
@@ -177,8 +241,9 @@ func TestApplyCancelsOnlyTheDependentsOfAFailure(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "create container db") {
 		t.Fatalf("err = %v", err)
 	}
+	// web may be created (Compose creates before it starts), but it is not started.
 	log := f.log()
-	if strings.Contains(log, "create web") || !strings.Contains(log, "start cache") {
+	if strings.Contains(log, "start web") || !strings.Contains(log, "start cache") {
 		t.Errorf("calls:\n%s", log)
 	}
 }
