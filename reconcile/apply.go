@@ -44,9 +44,13 @@ func Apply(ctx context.Context, plan *planner.Plan, rt runtime.Runtime, opts Opt
 		a.sem = make(chan struct{}, opts.Parallel)
 	}
 	a.steps = map[string]*planner.Step{}
+	a.stopped = map[string]*stopSignal{}
 	for _, st := range plan.Steps {
 		a.done[st.ID] = make(chan struct{})
 		a.steps[st.ID] = st
+		if st.Action == planner.RemoveContainer {
+			a.stopped[st.ID] = &stopSignal{ch: make(chan struct{})}
+		}
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(plan.Steps))
@@ -60,6 +64,9 @@ func Apply(ctx context.Context, plan *planner.Plan, rt runtime.Runtime, opts Opt
 				a.mu.Lock()
 				a.failed[st.ID] = true
 				a.mu.Unlock()
+			}
+			if sig := a.stopped[st.ID]; sig != nil {
+				sig.close(errs[i] != nil) // no-op when the stop was signalled already
 			}
 		}()
 	}
@@ -91,6 +98,23 @@ type applier struct {
 	failed   map[string]bool
 	services map[string][]string // service -> IDs of its containers handled by this plan
 	steps    map[string]*planner.Step
+	// stopped is signalled by each RemoveContainer step once its container is stopped: the
+	// removal of a container waits only for its dependents to be stopped, not removed.
+	stopped map[string]*stopSignal
+}
+
+// stopSignal is closed once; failed says that the container could not be stopped.
+type stopSignal struct {
+	once   sync.Once
+	ch     chan struct{}
+	failed bool
+}
+
+func (s *stopSignal) close(failed bool) {
+	s.once.Do(func() {
+		s.failed = failed
+		close(s.ch)
+	})
 }
 
 func (a *applier) run(ctx context.Context, st *planner.Step) error {
@@ -98,7 +122,11 @@ func (a *applier) run(ctx context.Context, st *planner.Step) error {
 	if a.createsAhead(st) {
 		now, later = a.splitDependencies(st)
 	}
-	if err := a.waitSteps(ctx, st, now); err != nil {
+	if st.Action == planner.RemoveContainer {
+		if err := a.waitStopped(ctx, st); err != nil {
+			return err
+		}
+	} else if err := a.waitSteps(ctx, st, now); err != nil {
 		return err
 	}
 	err := a.act(ctx, st, later)
@@ -130,6 +158,30 @@ func (a *applier) waitSteps(ctx context.Context, st *planner.Step, deps []string
 		}
 	}
 	return ctx.Err()
+}
+
+// waitStopped waits for the dependencies of a container's removal: the removal of another
+// container (a dependent, as down orders them) only until that container is stopped, so
+// that down stops the containers in reverse dependency order, as Compose does, while their
+// removals go on meanwhile; any other step until it is done.
+func (a *applier) waitStopped(ctx context.Context, st *planner.Step) error {
+	var rest []string
+	for _, dep := range st.After {
+		sig := a.stopped[dep]
+		if sig == nil {
+			rest = append(rest, dep)
+			continue
+		}
+		select {
+		case <-sig.ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if sig.failed {
+			return fmt.Errorf("%s %s: %w", st.Kind, st.Name, ErrDependencyFailed)
+		}
+	}
+	return a.waitSteps(ctx, st, rest)
 }
 
 // createsAhead tells whether st's new container can be created before the containers of the
@@ -301,7 +353,7 @@ func (a *applier) act(ctx context.Context, st *planner.Step, startAfter []string
 			return err
 		}
 		defer release()
-		return a.remove(ctx, st.Kind, st.Name, st.Container, st.Timeout)
+		return a.remove(ctx, st.Kind, st.Name, st.Container, st.Timeout, func() { a.stopped[st.ID].close(false) })
 	case planner.RemoveNetwork:
 		return a.removeObject(st, "network", func() error { return a.rt.RemoveNetwork(ctx, st.Name) })
 	case planner.RemoveVolume:
@@ -423,7 +475,7 @@ func (a *applier) start(ctx context.Context, st *planner.Step, id string) error 
 	return nil
 }
 
-func (a *applier) remove(ctx context.Context, kind, name string, c *runtime.Container, timeout *time.Duration) error {
+func (a *applier) remove(ctx context.Context, kind, name string, c *runtime.Container, timeout *time.Duration, stopped func()) error {
 	p := a.opts.Progress
 	if c.State == runtime.StateRunning || c.State == runtime.StateRestarting || c.State == runtime.StatePaused {
 		p.emit(kind, name, "Stopping", Working, "")
@@ -431,6 +483,9 @@ func (a *applier) remove(ctx context.Context, kind, name string, c *runtime.Cont
 			return fmt.Errorf("stop container %s: %w", name, err)
 		}
 		p.emit(kind, name, "Stopped", Done, "")
+	}
+	if stopped != nil {
+		stopped()
 	}
 	p.emit(kind, name, "Removing", Working, "")
 	if err := a.rt.RemoveContainer(ctx, c.ID, runtime.RemoveOptions{Force: true, Volumes: true}); err != nil && !errors.Is(err, runtime.ErrNotFound) {

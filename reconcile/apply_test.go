@@ -28,6 +28,9 @@ type fakeRuntime struct {
 	// holdStart, when set, holds the start of container holdStartOf until it is closed.
 	holdStart   chan struct{}
 	holdStartOf string
+	// holdRemove, when set, holds the removal of container holdRemoveOf until it is closed.
+	holdRemove   chan struct{}
+	holdRemoveOf string
 }
 
 func newFake() *fakeRuntime {
@@ -107,7 +110,15 @@ func (f *fakeRuntime) StopContainer(ctx context.Context, id string, timeout *tim
 }
 
 func (f *fakeRuntime) RemoveContainer(ctx context.Context, id string, opts runtime.RemoveOptions) error {
+	if f.holdRemove != nil && id == f.holdRemoveOf {
+		<-f.holdRemove
+	}
 	f.record("remove %s", id)
+	return nil
+}
+
+func (f *fakeRuntime) RemoveNetwork(ctx context.Context, name string) error {
+	f.record("remove network %s", name)
 	return nil
 }
 
@@ -402,5 +413,43 @@ func TestBeforeStart(t *testing.T) {
 	}
 	if strings.Contains(log, "start web\n") || strings.HasSuffix(log, "start web") {
 		t.Errorf("web started although its hook failed:\n%s", log)
+	}
+}
+
+// down stops containers in reverse dependency order, but a container's removal does not wait
+// for its dependents' removals, only for their stops: with web's removal held, db (which web
+// depends on) is still stopped and removed.
+func TestRemovalWaitsForDependentsStopOnly(t *testing.T) {
+	f := newFake()
+	f.holdRemove = make(chan struct{})
+	f.holdRemoveOf = "web"
+	web := &runtime.Container{ID: "web", Name: "web", State: runtime.StateRunning}
+	db := &runtime.Container{ID: "db", Name: "db", State: runtime.StateRunning}
+	webStep := &planner.Step{ID: "Container:web", Action: planner.RemoveContainer, Kind: planner.KindContainer, Name: "web", Service: "web", Container: web}
+	dbStep := &planner.Step{ID: "Container:db", Action: planner.RemoveContainer, Kind: planner.KindContainer, Name: "db", Service: "db", Container: db,
+		After: []string{webStep.ID}}
+	netStep := &planner.Step{ID: "Network:net", Action: planner.RemoveNetwork, Kind: planner.KindNetwork, Name: "net",
+		After: []string{webStep.ID, dbStep.ID}}
+	done := make(chan error, 1)
+	go func() {
+		done <- Apply(context.Background(), &planner.Plan{Steps: []*planner.Step{webStep, dbStep, netStep}}, f, Options{})
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(f.log(), "remove db") && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	log := f.log()
+	if !strings.Contains(log, "remove db") {
+		t.Fatalf("db was not removed while web's removal was held:\n%s", log)
+	}
+	if i, j := strings.Index(log, "stop web"), strings.Index(log, "stop db"); i < 0 || j < i {
+		t.Errorf("db stopped before web:\n%s", log)
+	}
+	if strings.Contains(log, "remove network net") {
+		t.Errorf("the network was removed before every container:\n%s", log)
+	}
+	close(f.holdRemove)
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
