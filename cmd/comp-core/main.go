@@ -10,16 +10,12 @@ import (
 	"fmt"
 	"os"
 
-	embeddedcontainer "github.com/comp-dev/comp/runtime/embedded/container"
 	"github.com/comp-dev/comp/runtime/embedded/supervisor"
 )
 
 func main() {
-	// A container's init re-exec, or the minimal init inside a container: never returns.
-	embeddedcontainer.Init()
-	if len(os.Args) == 3 && os.Args[1] == supervisor.SubcommandName {
-		os.Exit(supervisor.Main(os.Args[2]))
-	}
+	// A container's init, the minimal init inside a container, or a supervisor: never returns.
+	supervisor.Reexec()
 	fmt.Fprintln(os.Stderr, "comp-core is part of comp and is started by it; run comp instead")
 	os.Exit(2)
 }

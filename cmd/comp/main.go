@@ -13,17 +13,13 @@ import (
 
 	"github.com/spf13/cobra"
 
-	embeddedcontainer "github.com/comp-dev/comp/runtime/embedded/container"
 	"github.com/comp-dev/comp/runtime/embedded/supervisor"
 )
 
 func main() {
-	// A re-exec of this binary as a container's init (or as comp's minimal init inside a
-	// container) never returns from here.
-	embeddedcontainer.Init()
-	if len(os.Args) == 3 && os.Args[1] == supervisor.SubcommandName {
-		os.Exit(supervisor.Main(os.Args[2]))
-	}
+	// A container's init, comp's minimal init or a supervisor (a comp built without the lean
+	// core runs those itself) never returns from here.
+	supervisor.Reexec()
 	os.Exit(run(os.Args[1:]))
 }
 

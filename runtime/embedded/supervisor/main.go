@@ -8,8 +8,20 @@ import (
 	"runtime/pprof"
 	"syscall"
 
+	"github.com/comp-dev/comp/runtime/embedded/container"
 	"github.com/comp-dev/comp/runtime/embedded/state"
 )
+
+// Reexec runs the process when this binary was started by the embedded runtime rather than
+// by a user — a container's init (libcontainer's re-exec), comp's minimal init inside a
+// container, or `__supervise PROJECT` — and never returns then; otherwise it returns at once.
+// Both comp and comp-core call it first thing in main.
+func Reexec() {
+	container.Init()
+	if len(os.Args) == 3 && os.Args[1] == SubcommandName {
+		os.Exit(Main(os.Args[2]))
+	}
+}
 
 // Main is the process `comp __supervise PROJECT` (or `comp-core __supervise PROJECT`): the
 // detached supervisor of project on the embedded runtime. It returns the exit status.
