@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/comp-dev/comp/runtime/embedded/fsutil"
+
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
 )
@@ -196,20 +198,7 @@ func (c *copier) create(p string, r io.Reader, perm fs.FileMode, o owner, mtime 
 	if c.buf == nil {
 		c.buf = make([]byte, 128<<10)
 	}
-	if _, err := io.CopyBuffer(f, r, c.buf); err != nil {
-		f.Close()
-		return err
-	}
-	// chown before chmod: chown clears the setuid and setgid bits.
-	if err := f.Chown(o.uid, o.gid); err != nil {
-		f.Close()
-		return err
-	}
-	if err := unix.Fchmod(int(f.Fd()), unixMode(perm)); err != nil {
-		f.Close()
-		return &os.PathError{Op: "chmod", Path: dst, Err: err}
-	}
-	if err := f.Close(); err != nil {
+	if err := fsutil.FillOwned(f, r, c.buf, o.uid, o.gid, unixMode(perm)); err != nil {
 		return err
 	}
 	return setTimes(dst, mtime)

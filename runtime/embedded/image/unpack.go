@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/comp-dev/comp/runtime/embedded/fsutil"
+
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
 )
@@ -286,20 +288,7 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
 		if u.buf == nil {
 			u.buf = make([]byte, 128<<10)
 		}
-		if _, err := io.CopyBuffer(f, r, u.buf); err != nil {
-			f.Close()
-			return err
-		}
-		// chown before chmod: chown clears the setuid and setgid bits.
-		if err := f.Chown(hdr.Uid, hdr.Gid); err != nil {
-			f.Close()
-			return err
-		}
-		if err := unix.Fchmod(int(f.Fd()), uint32(hdr.Mode&0o7777)); err != nil {
-			f.Close()
-			return err
-		}
-		if err := f.Close(); err != nil {
+		if err := fsutil.FillOwned(f, r, u.buf, hdr.Uid, hdr.Gid, uint32(hdr.Mode&0o7777)); err != nil {
 			return err
 		}
 	case tar.TypeSymlink:
