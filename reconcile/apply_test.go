@@ -212,7 +212,9 @@ func TestApplyCreatesAheadOfDependencies(t *testing.T) {
 			f.holdStart = make(chan struct{})
 			f.holdStartOf = "db"
 			done := make(chan error, 1)
-			go func() { done <- Apply(context.Background(), &planner.Plan{Steps: []*planner.Step{db, web}}, f, Options{}) }()
+			go func() {
+				done <- Apply(context.Background(), &planner.Plan{Steps: []*planner.Step{db, web}}, f, Options{})
+			}()
 			created := func() bool { return strings.Contains(f.log(), "create web") }
 			if tc.ahead {
 				deadline := time.Now().Add(10 * time.Second)
