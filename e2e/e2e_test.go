@@ -530,8 +530,10 @@ services:
 		},
 	},
 	{
-		name:    "down removes containers and network",
-		compose: twoServices,
+		name: "down removes containers and network",
+		// b depends on a: down stops b before a, and each removal overlaps the next stop.
+		compose: twoServices + `    depends_on: [a]
+`,
 		run: func(t *testing.T, p *e2e.Project) {
 			p.MustComp("up", "-d")
 			names := ids(t, p.PS(true), 2)
@@ -563,6 +565,12 @@ services:
 				if !e2e.HasProgress(r.Stderr, "Container", name, "Removed") {
 					t.Errorf("down does not say `Container %s Removed`:\n%s", name, r.Stderr)
 				}
+			}
+			// Dependents stop first, as Compose orders them.
+			stoppedB := regexp.MustCompile(`(?m)^\s*Container\s+` + regexp.QuoteMeta(p.ContainerName("b", 1)) + `\s+Stopped`).FindStringIndex(r.Stderr)
+			stoppingA := regexp.MustCompile(`(?m)^\s*Container\s+` + regexp.QuoteMeta(p.ContainerName("a", 1)) + `\s+Stopping`).FindStringIndex(r.Stderr)
+			if stoppedB == nil || stoppingA == nil || stoppingA[0] < stoppedB[0] {
+				t.Errorf("down did not stop b (which depends on a) before a:\n%s", r.Stderr)
 			}
 			if cs := p.PS(true); len(cs) != 0 {
 				t.Errorf("ps -a after down lists %+v", cs)
