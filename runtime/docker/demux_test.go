@@ -6,7 +6,9 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/comp-dev/comp/runtime"
 	"github.com/docker/docker/pkg/stdcopy"
 )
 
@@ -78,5 +80,31 @@ func TestDemuxErrors(t *testing.T) {
 	// A stream that ends between frames is a clean end.
 	if err := demux(io.Discard, io.Discard, bytes.NewReader(frame(2, "bye\n"))); err != nil {
 		t.Errorf("clean end: %v", err)
+	}
+}
+
+// After a followed stream ends, the catch-up passes on what follows the last line passed on —
+// its newest occurrence — or, when that line is not in the read, the lines newer than it.
+func TestLinesAfter(t *testing.T) {
+	at := func(s int) time.Time { return time.Unix(1000, int64(s)) }
+	line := func(s int, text string) runtime.LogLine {
+		return runtime.LogLine{Stream: runtime.Stdout, Time: at(s), Text: text}
+	}
+	lines := []runtime.LogLine{line(1, "a"), line(2, "b"), line(2, "b"), line(3, "c"), line(4, "d")}
+	texts := func(ls []runtime.LogLine) string {
+		var out []string
+		for _, l := range ls {
+			out = append(out, l.Text)
+		}
+		return strings.Join(out, ",")
+	}
+	if after, found := linesAfter(lines, line(2, "b")); !found || texts(after) != "c,d" {
+		t.Errorf("after b: %q, %v; want c,d and found", texts(after), found)
+	}
+	if after, found := linesAfter(lines, line(4, "d")); !found || len(after) != 0 {
+		t.Errorf("after the last line: %q, %v", texts(after), found)
+	}
+	if after, found := linesAfter(lines, line(2, "x")); found || texts(after) != "c,d" {
+		t.Errorf("a line not read: %q, %v; want the newer c,d", texts(after), found)
 	}
 }
