@@ -477,8 +477,11 @@ func (f *follower) exited(t *followed, codes []int, states []string) {
 // a restart policy that will not bring it back: then no late event can be news, and
 // UntilAllExit need not wait out its grace.
 func (f *follower) settled() bool {
+	if !f.allExited() {
+		return false
+	}
 	for _, t := range f.containers {
-		if t.alive || t.streaming || len(t.exits) > 0 || !t.exitReported || mayRestart(t.c) {
+		if !t.exitReported || mayRestart(t.c) {
 			return false
 		}
 	}

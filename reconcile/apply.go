@@ -122,11 +122,10 @@ func (a *applier) run(ctx context.Context, st *planner.Step) error {
 	if a.createsAhead(st) {
 		now, later = a.splitDependencies(st)
 	}
-	if st.Action == planner.RemoveContainer {
-		if err := a.waitStopped(ctx, st); err != nil {
-			return err
-		}
-	} else if err := a.waitSteps(ctx, st, now); err != nil {
+	// A container's removal waits for its dependents (as down orders them) to be stopped, not
+	// removed: down stops containers in reverse dependency order, as Compose does, while the
+	// removals go on meanwhile.
+	if err := a.waitSteps(ctx, st, now, st.Action == planner.RemoveContainer); err != nil {
 		return err
 	}
 	err := a.act(ctx, st, later)
@@ -136,52 +135,33 @@ func (a *applier) run(ctx context.Context, st *planner.Step) error {
 	return err
 }
 
-// acquire bounds the concurrency of engine calls; waits on conditions do not hold a slot.
-// waitSteps waits until the steps deps are done; one that failed fails st with
+// waitSteps waits until the steps deps are done — with stopEnough, a dependency that removes
+// a container only until that container is stopped. One that failed fails st with
 // ErrDependencyFailed.
-func (a *applier) waitSteps(ctx context.Context, st *planner.Step, deps []string) error {
+func (a *applier) waitSteps(ctx context.Context, st *planner.Step, deps []string, stopEnough bool) error {
 	for _, dep := range deps {
 		ch, ok := a.done[dep]
 		if !ok {
 			continue
+		}
+		failed := func() bool {
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			return a.failed[dep]
+		}
+		if sig := a.stopped[dep]; stopEnough && sig != nil {
+			ch, failed = sig.ch, func() bool { return sig.failed }
 		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		a.mu.Lock()
-		failed := a.failed[dep]
-		a.mu.Unlock()
-		if failed {
+		if failed() {
 			return fmt.Errorf("%s %s: %w", st.Kind, st.Name, ErrDependencyFailed)
 		}
 	}
 	return ctx.Err()
-}
-
-// waitStopped waits for the dependencies of a container's removal: the removal of another
-// container (a dependent, as down orders them) only until that container is stopped, so
-// that down stops the containers in reverse dependency order, as Compose does, while their
-// removals go on meanwhile; any other step until it is done.
-func (a *applier) waitStopped(ctx context.Context, st *planner.Step) error {
-	var rest []string
-	for _, dep := range st.After {
-		sig := a.stopped[dep]
-		if sig == nil {
-			rest = append(rest, dep)
-			continue
-		}
-		select {
-		case <-sig.ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if sig.failed {
-			return fmt.Errorf("%s %s: %w", st.Kind, st.Name, ErrDependencyFailed)
-		}
-	}
-	return a.waitSteps(ctx, st, rest)
 }
 
 // createsAhead tells whether st's new container can be created before the containers of the
@@ -221,6 +201,7 @@ func (a *applier) splitDependencies(st *planner.Step) (now, later []string) {
 	return now, later
 }
 
+// acquire bounds the concurrency of engine calls; waits on conditions do not hold a slot.
 func (a *applier) acquire(ctx context.Context) (release func(), err error) {
 	if a.sem == nil {
 		return func() {}, nil
@@ -301,7 +282,7 @@ func (a *applier) act(ctx context.Context, st *planner.Step, startAfter []string
 		p.emit(st.Kind, st.Name, "Created", Done, "")
 		a.record(st.Service, id)
 		if st.Start {
-			if err := a.waitSteps(ctx, st, startAfter); err != nil {
+			if err := a.waitSteps(ctx, st, startAfter, false); err != nil {
 				return err
 			}
 			return a.start(ctx, st, id)

@@ -17,7 +17,6 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -153,18 +152,10 @@ func removeDockerImages(registryAddr string) {
 func buildComp(out string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	gomod, err := exec.CommandContext(ctx, goTool(), "env", "GOMOD").Output()
-	if err != nil {
-		return fmt.Errorf("go env GOMOD: %w", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	if root == "." || strings.TrimSpace(string(gomod)) == os.DevNull {
-		return errors.New("go env GOMOD: not inside a module")
-	}
-	cmd := exec.CommandContext(ctx, goTool(), "run", "./internal/buildcomp", "-tags", BuildTags, "-o", out)
-	cmd.Dir = root
+	// By import path: the tests run in their package's folder, inside the module.
+	cmd := exec.CommandContext(ctx, goTool(), "run", "github.com/comp-dev/comp/internal/buildcomp", "-tags", BuildTags, "-o", out)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go run ./internal/buildcomp in %s: %w\n%s", root, err, b)
+		return fmt.Errorf("go run internal/buildcomp: %w\n%s", err, b)
 	}
 	return nil
 }

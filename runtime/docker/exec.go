@@ -19,21 +19,16 @@ import (
 // see all output. The returned function waits until the container's output ends (or ctx ends)
 // and releases the connection.
 func (r *Runtime) Attach(ctx context.Context, id string, streams runtime.AttachStreams) (func() error, error) {
-	c, err := r.cli.ContainerInspect(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("attach to container %s: %w", id, classify(err))
-	}
-	tty := streams.Tty || (c.Config != nil && c.Config.Tty)
-
-	resp, err := r.cli.ContainerAttach(ctx, id, container.AttachOptions{
+	resp, tty, err := r.attach(ctx, id, container.AttachOptions{
 		Stream: true,
 		Stdin:  streams.Stdin != nil,
 		Stdout: streams.Stdout != nil,
 		Stderr: streams.Stderr != nil,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("attach to container %s: %w", id, classify(err))
+		return nil, err
 	}
+	tty = tty || streams.Tty
 	s := startStreams(ctx, resp, tty, streams.Stdin, streams.Stdout, streams.Stderr)
 	return func() error {
 		if err := s.wait(); err != nil {
@@ -41,6 +36,20 @@ func (r *Runtime) Attach(ctx context.Context, id string, streams runtime.AttachS
 		}
 		return nil
 	}, nil
+}
+
+// attach connects to the container's streams as opts say, and tells whether it has a TTY
+// (its output is then one raw stream rather than a multiplexed one).
+func (r *Runtime) attach(ctx context.Context, id string, opts container.AttachOptions) (types.HijackedResponse, bool, error) {
+	c, err := r.cli.ContainerInspect(ctx, id)
+	if err != nil {
+		return types.HijackedResponse{}, false, fmt.Errorf("attach to container %s: %w", id, classify(err))
+	}
+	resp, err := r.cli.ContainerAttach(ctx, id, opts)
+	if err != nil {
+		return types.HijackedResponse{}, false, fmt.Errorf("attach to container %s: %w", id, classify(err))
+	}
+	return resp, c.Config != nil && c.Config.Tty, nil
 }
 
 // Exec runs a command inside a running container and returns its exit code. With Detach it

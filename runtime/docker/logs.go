@@ -172,7 +172,7 @@ type lineWriter struct {
 
 func (w *lineWriter) Write(p []byte) (int, error) {
 	n := len(p)
-	if w.framed && !w.live {
+	if w.framed {
 		if ts, rest, ok := cutTimestamp(p); ok {
 			if len(w.buf) == 0 {
 				w.ts = ts
@@ -231,30 +231,18 @@ func cutTimestamp(p []byte) (time.Time, []byte, bool) {
 
 // AttachOutput attaches to the container's stdout and stderr (runtime.OutputAttacher).
 func (r *Runtime) AttachOutput(ctx context.Context, id string) (func(sink func(runtime.LogLine)) error, error) {
-	c, err := r.cli.ContainerInspect(ctx, id)
+	resp, tty, err := r.attach(ctx, id, container.AttachOptions{Stream: true, Stdout: true, Stderr: true})
 	if err != nil {
-		return nil, fmt.Errorf("attach to container %s: %w", id, classify(err))
-	}
-	tty := c.Config != nil && c.Config.Tty
-	resp, err := r.cli.ContainerAttach(ctx, id, container.AttachOptions{Stream: true, Stdout: true, Stderr: true})
-	if err != nil {
-		return nil, fmt.Errorf("attach to container %s: %w", id, classify(err))
+		return nil, err
 	}
 	return func(sink func(runtime.LogLine)) error {
-		defer resp.Close()
-		stop := context.AfterFunc(ctx, resp.Close)
-		defer stop()
 		out := &lineWriter{stream: runtime.Stdout, sink: sink, live: true, tty: tty}
 		errw := &lineWriter{stream: runtime.Stderr, sink: sink, live: true}
-		if tty {
-			_, err = io.Copy(out, resp.Reader)
-		} else {
-			err = demux(out, errw, resp.Reader)
-		}
+		err := startStreams(ctx, resp, tty, nil, out, errw).wait()
 		out.flush()
 		errw.flush()
 		if err != nil && ctx.Err() == nil {
-			return fmt.Errorf("output of container %s: %w", id, classify(err))
+			return fmt.Errorf("output of container %s: %w", id, err)
 		}
 		return nil
 	}, nil

@@ -23,6 +23,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/comp-dev/comp/runtime/embedded/state"
 )
 
 // binFS holds bin/comp-core and bin/comp-core.sha256 when the build tool laid them there;
@@ -158,25 +160,13 @@ func removeUnused(dir, keep string) {
 	if len(stale) == 0 {
 		return
 	}
-	running := runningExecutables()
+	running := map[string]bool{}
+	for _, exe := range state.Executables() {
+		running[exe] = true
+	}
 	for _, p := range stale {
 		if !running[p] {
 			os.Remove(p)
 		}
 	}
-}
-
-// runningExecutables is the set of executables the machine's processes run (/proc/PID/exe).
-func runningExecutables() map[string]bool {
-	running := map[string]bool{}
-	procs, _ := os.ReadDir("/proc")
-	for _, p := range procs {
-		if p.Name()[0] < '0' || p.Name()[0] > '9' {
-			continue
-		}
-		if exe, err := os.Readlink(filepath.Join("/proc", p.Name(), "exe")); err == nil {
-			running[strings.TrimSuffix(exe, " (deleted)")] = true
-		}
-	}
-	return running
 }

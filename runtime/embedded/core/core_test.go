@@ -2,12 +2,16 @@ package core
 
 import (
 	"bytes"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/comp-dev/comp/runtime/embedded/state"
 )
 
 func TestInstallWritesOnceUnderTheDigest(t *testing.T) {
@@ -88,9 +92,9 @@ func TestInstallKeepsACoreThatRuns(t *testing.T) {
 	defer cmd.Process.Kill()
 	// Its /proc/PID/exe shows the file once the exec is done.
 	deadline := time.Now().Add(10 * time.Second)
-	for !runningExecutables()[busy] {
+	for !slices.Contains(slices.Collect(maps.Values(state.Executables())), busy) {
 		if time.Now().After(deadline) {
-			t.Fatalf("runningExecutables never listed %s", busy)
+			t.Fatalf("state.Executables never listed %s", busy)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
