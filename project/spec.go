@@ -2,6 +2,7 @@ package project
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -367,16 +368,7 @@ func resources(s types.ServiceConfig) runtime.Resources {
 // NetworkSpec is the spec of the project's network key.
 func (p *Project) NetworkSpec(key string) runtime.NetworkSpec {
 	n := p.Networks[key]
-	labels := map[string]string{}
-	for k, v := range n.Labels {
-		labels[k] = v
-	}
-	for k, v := range n.CustomLabels {
-		labels[k] = v
-	}
-	labels[runtime.LabelProject] = p.Name
-	labels[runtime.LabelNetwork] = key
-	labels[runtime.LabelVersion] = Version
+	labels := p.objectLabels(n.Labels, n.CustomLabels, runtime.LabelNetwork, key)
 	spec := runtime.NetworkSpec{
 		Name:       p.NetworkName(key),
 		Driver:     n.Driver,
@@ -399,22 +391,25 @@ func (p *Project) NetworkSpec(key string) runtime.NetworkSpec {
 // VolumeSpec is the spec of the project's volume key.
 func (p *Project) VolumeSpec(key string) runtime.VolumeSpec {
 	v := p.Volumes[key]
-	labels := map[string]string{}
-	for k, val := range v.Labels {
-		labels[k] = val
-	}
-	for k, val := range v.CustomLabels {
-		labels[k] = val
-	}
-	labels[runtime.LabelProject] = p.Name
-	labels[runtime.LabelVolume] = key
-	labels[runtime.LabelVersion] = Version
+	labels := p.objectLabels(v.Labels, v.CustomLabels, runtime.LabelVolume, key)
 	return runtime.VolumeSpec{
 		Name:       p.VolumeName(key),
 		Driver:     v.Driver,
 		DriverOpts: map[string]string(v.DriverOpts),
 		Labels:     labels,
 	}
+}
+
+// objectLabels are the labels of the project's network or volume key: the user's labels, the
+// custom ones compose-go adds, then Compose's (project, keyLabel=key, version).
+func (p *Project) objectLabels(user, custom map[string]string, keyLabel, key string) map[string]string {
+	labels := make(map[string]string, len(user)+len(custom)+3)
+	maps.Copy(labels, user)
+	maps.Copy(labels, custom)
+	labels[runtime.LabelProject] = p.Name
+	labels[keyLabel] = key
+	labels[runtime.LabelVersion] = Version
+	return labels
 }
 
 func defaultString(s, def string) string {
