@@ -46,6 +46,20 @@ type Seccomp struct {
 	DefaultErrnoRet  *uint                    `json:"default_errno_ret"`
 	ListenerPath     string                   `json:"listener_path,omitempty"`
 	ListenerMetadata string                   `json:"listener_metadata,omitempty"`
+
+	// Program, when set, is this filter as seccomp.Compile built it, and the init loads it
+	// instead of compiling Syscalls again. comp patch: see PATCHES.md.
+	Program *SeccompProgram `json:"program,omitempty"`
+}
+
+// SeccompProgram is a seccomp filter compiled for the running kernel: the BPF program that
+// seccomp.InitSeccomp would load, -ENOSYS stub included, and the flags to load it with.
+// comp patch: see PATCHES.md.
+type SeccompProgram struct {
+	// Filter holds the program's instructions (struct sock_filter), in native byte order.
+	Filter []byte `json:"filter"`
+	// Flags are the SECCOMP_FILTER_FLAG_* flags of seccomp(2).
+	Flags uint `json:"flags,omitempty"`
 }
 
 // Action is taken upon rule match in Seccomp

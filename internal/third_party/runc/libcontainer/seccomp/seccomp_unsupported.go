@@ -19,6 +19,11 @@ func InitSeccomp(config *configs.Seccomp) (int, error) {
 	return -1, nil
 }
 
+// Compile fails because seccomp is not supported. comp patch: see PATCHES.md.
+func Compile(config *configs.Seccomp) (*configs.SeccompProgram, error) {
+	return nil, ErrSeccompNotEnabled
+}
+
 // FlagSupported tells if a provided seccomp flag is supported.
 func FlagSupported(_ specs.LinuxSeccompFlag) error {
 	return ErrSeccompNotEnabled

@@ -721,6 +721,59 @@ func sysSeccompSetFilter(flags uint, filter []unix.SockFilter) (fd int, err erro
 	return fd, err
 }
 
+// Compile returns the program that PatchAndLoad would load for config and filter, and the flags
+// it would load it with. comp patch: see PATCHES.md.
+func Compile(config *configs.Seccomp, filter *libseccomp.ScmpFilter) (*configs.SeccompProgram, error) {
+	fprog, err := enosysPatchFilter(config, filter)
+	if err != nil {
+		return nil, fmt.Errorf("error patching filter: %w", err)
+	}
+	seccompFlags, noNewPrivs, err := filterFlags(config, filter)
+	if err != nil {
+		return nil, fmt.Errorf("unable to fetch seccomp filter flags: %w", err)
+	}
+	if noNewPrivs {
+		// PatchAndLoad would set no_new_privs; runc never asks for it here, and a program
+		// carries no such request.
+		return nil, errors.New("seccomp: a compiled filter cannot set no_new_privs")
+	}
+	prog := make([]byte, 0, len(fprog)*sockFilterSize)
+	for _, insn := range fprog {
+		prog = binary.NativeEndian.AppendUint16(prog, insn.Code)
+		prog = append(prog, insn.Jt, insn.Jf)
+		prog = binary.NativeEndian.AppendUint32(prog, insn.K)
+	}
+	return &configs.SeccompProgram{Filter: prog, Flags: seccompFlags}, nil
+}
+
+// sockFilterSize is the size of a struct sock_filter: code, jt, jf and k.
+const sockFilterSize = 8
+
+// LoadProgram loads a program that Compile built into the kernel for the current process, and
+// returns the seccomp notify file descriptor when its flags ask for one, else -1.
+// comp patch: see PATCHES.md.
+func LoadProgram(prog *configs.SeccompProgram) (int, error) {
+	n := len(prog.Filter) / sockFilterSize
+	if n == 0 || n > unix.BPF_MAXINSNS || len(prog.Filter)%sockFilterSize != 0 {
+		return -1, fmt.Errorf("error loading seccomp filter: a compiled program of %d bytes is not a BPF program", len(prog.Filter))
+	}
+	filter := make([]unix.SockFilter, n)
+	for i := range filter {
+		insn := prog.Filter[i*sockFilterSize:]
+		filter[i] = unix.SockFilter{
+			Code: binary.NativeEndian.Uint16(insn),
+			Jt:   insn[2],
+			Jf:   insn[3],
+			K:    binary.NativeEndian.Uint32(insn[4:]),
+		}
+	}
+	fd, err := sysSeccompSetFilter(prog.Flags, filter)
+	if err != nil {
+		return -1, fmt.Errorf("error loading seccomp filter: %w", err)
+	}
+	return fd, nil
+}
+
 // PatchAndLoad takes a seccomp configuration and a libseccomp filter which has
 // been pre-configured with the set of rules in the seccomp config. It then
 // patches said filter to handle -ENOSYS in a much nicer manner than the
