@@ -427,6 +427,37 @@ func TestSeccomp(t *testing.T) {
 	}
 }
 
+// The filter the init loads (compiled ahead in this process, compiledSeccomp) enforces the
+// profile, in the container's PID 1 and in a process exec'd into it: Docker's default denies
+// unshare without CAP_SYS_ADMIN, which a new user namespace otherwise does not need.
+func TestSeccompFilterDeniesWhatTheProfileDenies(t *testing.T) {
+	requireRoot(t)
+	if !SeccompSupported() {
+		skipOrFail(t, "built without -tags seccomp: no filter to test")
+	}
+	m := newManager(t)
+	unshare := []string{"unshare", "-U", "true"}
+	cfg := config(t, unshare...)
+	cfg.SecurityOpt = []string{"seccomp=unconfined"}
+	if _, errOut, code := run(t, m, cfg); code != 0 {
+		t.Fatalf("seccomp=unconfined: unshare -U exited %d (%q); the kernel must allow it for this test to mean anything", code, errOut)
+	}
+	_, errOut, code := run(t, m, config(t, unshare...))
+	if code == 0 || !strings.Contains(errOut, "Operation not permitted") {
+		t.Fatalf("default profile: unshare -U exited %d (%q), want EPERM from the filter", code, errOut)
+	}
+
+	c := start(t, m, config(t, "sleep", "100"))
+	if sc := c.lc.Config().Seccomp; sc == nil || sc.Program == nil {
+		t.Fatal("the container's config carries no compiled program: its init compiled the filter itself")
+	}
+	var out syncBuffer
+	code, err := m.Exec(context.Background(), c.ID(), Process{Args: unshare, Stderr: &out})
+	if code == 0 || !strings.Contains(out.String(), "Operation not permitted") {
+		t.Fatalf("exec: unshare -U exited %d, %v (%q), want EPERM from the filter", code, err, out.String())
+	}
+}
+
 func TestPrivileged(t *testing.T) {
 	requireRoot(t)
 	m := newManager(t)

@@ -14,11 +14,14 @@ import (
 )
 
 // TestMain lets the test binary be a container's init (libcontainer re-execs it), comp's
-// minimal init, and the helper process of TestLoad, before it runs the tests.
+// minimal init, the helper process of TestLoad and the seccomp helper, before it runs the tests.
 func TestMain(m *testing.M) {
 	Init()
 	if os.Getenv(helperEnv) != "" {
 		os.Exit(helperStart())
+	}
+	if how := os.Getenv(seccompHelperEnv); how != "" {
+		os.Exit(seccompHelper(how))
 	}
 	os.Exit(m.Run())
 }

@@ -96,6 +96,11 @@ func (m *Manager) Start(cfg Config) (*Container, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start container %s: %w", cfg.ID, err)
 	}
+	if lcfg.Seccomp != nil {
+		if lcfg.Seccomp.Program, err = compiledSeccomp(lcfg.Seccomp); err != nil {
+			return nil, fmt.Errorf("start container %s: %w", cfg.ID, err)
+		}
+	}
 	if cfg.Network != "" && cfg.Network != "host" {
 		if err := loopbackUp(cfg.Network); err != nil {
 			return nil, fmt.Errorf("start container %s: %w", cfg.ID, err)

@@ -3,13 +3,20 @@ package container
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	goruntime "runtime"
 	"slices"
 	"testing"
+	"unsafe"
 
+	"github.com/opencontainers/runc/libcontainer/configs"
+	"github.com/opencontainers/runc/libcontainer/seccomp"
+	"github.com/opencontainers/runc/libcontainer/specconv"
 	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 func TestWithoutDeadArchitecturesDropsOnlyX32(t *testing.T) {
@@ -73,4 +80,155 @@ func TestDefaultProfileKeepsNativeAndX86(t *testing.T) {
 			t.Errorf("default profile architectures %v, x32 supported: %v", p.Architectures, x32Supported())
 		}
 	}
+}
+
+// A profile is compiled once: the next container with the same profile gets the same
+// program, and a different profile (here, one more capability) gets its own.
+func TestCompiledSeccompOncePerProfile(t *testing.T) {
+	if !SeccompSupported() {
+		t.Skip("built without -tags seccomp")
+	}
+	compile := func(caps ...string) *configs.SeccompProgram {
+		t.Helper()
+		c, err := defaultSeccompConfig(caps...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prog, err := compiledSeccomp(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Program != nil {
+			t.Fatal("compiledSeccomp must not change the profile it is given")
+		}
+		return prog
+	}
+	first, again := compile("CAP_CHOWN"), compile("CAP_CHOWN")
+	if first != again {
+		t.Error("the same profile was compiled twice")
+	}
+	if n := len(first.Filter); n == 0 || n%8 != 0 {
+		t.Errorf("program of %d bytes: want whole struct sock_filter instructions", n)
+	}
+	if other := compile("CAP_CHOWN", "CAP_SYS_ADMIN"); bytes.Equal(other.Filter, first.Filter) {
+		t.Error("CAP_SYS_ADMIN allows more system calls, yet its program is the same")
+	}
+}
+
+// defaultSeccompConfig is Docker's default profile for a process with caps, as libcontainer
+// takes it.
+func defaultSeccompConfig(caps ...string) (*configs.Seccomp, error) {
+	spec := &specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{Bounding: caps}}}
+	p, err := seccompProfile("", spec)
+	if err != nil {
+		return nil, err
+	}
+	return specconv.SetupSeccomp(p)
+}
+
+// The program compiled ahead is, instruction for instruction, the filter that libcontainer's
+// own path (libseccomp in the init, then runc's -ENOSYS stub) installs, and loading it
+// installs exactly that. The kernel tells: PTRACE_SECCOMP_GET_FILTER reads back the filter of
+// a helper process that loaded the profile one way or the other.
+func TestCompiledSeccompIsTheFilterLibcontainerLoads(t *testing.T) {
+	if !SeccompSupported() {
+		t.Skip("built without -tags seccomp")
+	}
+	if os.Getuid() != 0 {
+		skipOrFail(t, "reading a seccomp filter back needs CAP_SYS_ADMIN")
+	}
+	c, err := defaultSeccompConfig("CAP_CHOWN", "CAP_KILL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := compiledSeccomp(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, how := range []string{seccompHelperCompile, seccompHelperProgram} {
+		got := loadedSeccompFilter(t, how)
+		if !bytes.Equal(got, prog.Filter) {
+			t.Errorf("%s: the kernel holds %d instructions, the compiled program has %d, or they differ",
+				how, len(got)/8, len(prog.Filter)/8)
+		}
+	}
+}
+
+// seccompHelperEnv makes the test binary a helper that loads the default profile into one of
+// its threads, prints that thread's ID and waits for its standard input to close.
+const seccompHelperEnv = "COMP_SECCOMP_TEST_HELPER"
+
+// How the helper loads the profile: through libcontainer's compiling path, or the program.
+const (
+	seccompHelperCompile = "compile"
+	seccompHelperProgram = "program"
+)
+
+// seccompHelper is the helper's main.
+func seccompHelper(how string) int {
+	goruntime.LockOSThread() // the filter is the calling thread's; the parent reads it there
+	c, err := defaultSeccompConfig("CAP_CHOWN", "CAP_KILL")
+	if err == nil && how == seccompHelperProgram {
+		c.Program, err = seccomp.Compile(c)
+	}
+	if err == nil {
+		_, err = seccomp.InitSeccomp(c)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println(unix.Gettid())
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return 0
+}
+
+// loadedSeccompFilter runs the helper and returns the filter the kernel holds for its thread.
+func loadedSeccompFilter(t *testing.T, how string) []byte {
+	t.Helper()
+	cmd := exec.Command("/proc/self/exe")
+	cmd.Env = append(os.Environ(), seccompHelperEnv+"="+how)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stdin.Close()
+		_ = cmd.Wait()
+	}()
+	var tid int
+	if _, err := fmt.Fscanln(stdout, &tid); err != nil {
+		t.Fatalf("%s helper: %v", how, err)
+	}
+
+	// ptrace requests must come from the thread that attached.
+	goruntime.LockOSThread()
+	defer goruntime.UnlockOSThread()
+	if err := unix.PtraceAttach(tid); err != nil {
+		t.Fatalf("attach %d: %v", tid, err)
+	}
+	defer func() { _ = unix.PtraceDetach(tid) }()
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(tid, &ws, unix.WALL, nil); err != nil || !ws.Stopped() {
+		t.Fatalf("wait for %d to stop: %v (status %v)", tid, err, ws)
+	}
+	const ptraceSeccompGetFilter = 0x420c
+	n, _, errno := unix.Syscall6(unix.SYS_PTRACE, ptraceSeccompGetFilter, uintptr(tid), 0, 0, 0, 0)
+	if errno != 0 {
+		t.Fatalf("PTRACE_SECCOMP_GET_FILTER %d: %v", tid, errno)
+	}
+	filter := make([]byte, n*8)
+	if _, _, errno := unix.Syscall6(unix.SYS_PTRACE, ptraceSeccompGetFilter, uintptr(tid), 0,
+		uintptr(unsafe.Pointer(&filter[0])), 0, 0); errno != 0 {
+		t.Fatalf("PTRACE_SECCOMP_GET_FILTER %d: %v", tid, errno)
+	}
+	return filter
 }
