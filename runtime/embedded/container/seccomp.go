@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	goruntime "runtime"
-	"slices"
-	"strings"
 	"sync"
 
 	"github.com/comp-dev/comp/runtime"
@@ -42,7 +39,7 @@ func seccompProfile(name string, spec *specs.Spec) (*specs.LinuxSeccomp, error) 
 		if err != nil {
 			return nil, fmt.Errorf("seccomp default profile: %w", err)
 		}
-		return withoutDeadArchitectures(p, x32Supported()), nil
+		return p, nil
 	}
 	body, err := os.ReadFile(name)
 	if err != nil {
@@ -52,58 +49,13 @@ func seccompProfile(name string, spec *specs.Spec) (*specs.LinuxSeccomp, error) 
 	if err != nil {
 		return nil, runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("seccomp profile %s: %w", name, err))
 	}
-	return withoutDeadArchitectures(p, x32Supported()), nil
-}
-
-// withoutDeadArchitectures drops SCMP_ARCH_X32 from p when the kernel cannot run x32 code.
-//
-// Every container's init compiles its filter with libseccomp, for each architecture the
-// profile lists: Docker's default lists x86_64, x86 and x32, and that compilation was half of
-// a container start's CPU time (12.6 ms warm for the three, 5.8 ms without x32). A kernel
-// without the x32 ABI (Debian's and most distributions' default) answers any x32 system call
-// with ENOSYS, and so does the filter without x32: runc's ENOSYS stub returns ENOSYS for every
-// x86_64-arch number past the profile's last one, which includes all x32 numbers. So the
-// filter behaves the same, and only its compilation gets cheaper.
-func withoutDeadArchitectures(p *specs.LinuxSeccomp, x32 bool) *specs.LinuxSeccomp {
-	if x32 || p == nil {
-		return p
-	}
-	p.Architectures = slices.DeleteFunc(p.Architectures, func(a specs.Arch) bool { return a == specs.ArchX32 })
-	return p
-}
-
-// x32Supported reports whether this kernel runs x32 system calls: an x32 getpid (the x86_64
-// number with bit 30 set) fails with ENOSYS when it does not. Off amd64, or when comp itself
-// runs under a seccomp filter (which might kill the probe), it answers true: keep what the
-// profile says.
-var x32Supported = sync.OnceValue(func() bool {
-	if goruntime.GOARCH != "amd64" || underSeccomp() {
-		return true
-	}
-	const x32SyscallBit = 0x40000000
-	_, _, errno := unix.RawSyscall(x32SyscallBit|39 /* getpid on x86_64 and x32 */, 0, 0, 0)
-	return errno != unix.ENOSYS
-})
-
-// underSeccomp reports whether this process runs under a seccomp filter or strict mode
-// (the Seccomp line of /proc/self/status is not 0), or cannot tell.
-func underSeccomp() bool {
-	status, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return true
-	}
-	for line := range strings.Lines(string(status)) {
-		if rest, ok := strings.CutPrefix(line, "Seccomp:"); ok {
-			return strings.TrimSpace(rest) != "0"
-		}
-	}
-	return true
+	return p, nil
 }
 
 // compiledSeccomp is the program of filter c, compiled once per profile in this process.
 //
 // libcontainer compiled the filter with libseccomp in every container's init: for Docker's
-// default profile, x86_64 and x86, 12–14 ms of CPU per container start, a quarter of all the
+// default profile, 12–14 ms of CPU per container start with libseccomp 2.5.4, a quarter of the
 // CPU time of starting 20 containers. Our copy of libcontainer (internal/third_party/runc,
 // PATCHES.md) loads a program compiled ahead instead, built by the same code, so the filter
 // is the same and only where it is compiled changes.
