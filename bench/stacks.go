@@ -98,8 +98,9 @@ func stackNames() []string {
 	return names
 }
 
-// service writes the lines every service shares: image, command and no network, which both
-// runtimes and Docker Compose support (the embedded runtime has no bridge networks yet).
+// service writes the lines every service shares: image, command and no network, so that the
+// numbers are those of the containers' lifecycle and not of each contender's bridge and veth
+// set-up (README: "What it does").
 func service(b *strings.Builder, name, command string) {
 	fmt.Fprintf(b, "  %s:\n    image: %s\n    command: %s\n    network_mode: none\n", name, image, command)
 }
