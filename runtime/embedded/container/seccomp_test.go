@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	goruntime "runtime"
 	"testing"
@@ -187,4 +188,96 @@ func loadedSeccompFilter(t *testing.T, how string) []byte {
 		t.Fatalf("PTRACE_SECCOMP_GET_FILTER %d: %v", tid, errno)
 	}
 	return filter
+}
+
+// WarmSeccomp compiles the very program a container with the default profile and
+// capabilities needs: starting one afterwards compiles nothing.
+func TestWarmSeccompCompilesWhatAStartNeeds(t *testing.T) {
+	requireRoot(t)
+	if !SeccompSupported() {
+		skipOrFail(t, "built without -tags seccomp")
+	}
+	compiled := func() int {
+		seccompPrograms.Lock()
+		defer seccompPrograms.Unlock()
+		return seccompPrograms.compiled
+	}
+	seccompPrograms.Lock()
+	clear(seccompPrograms.byProfile)
+	seccompPrograms.Unlock()
+
+	before := compiled()
+	WarmSeccomp()
+	if compiled() != before+1 {
+		t.Fatalf("WarmSeccomp compiled %d programs, want 1", compiled()-before)
+	}
+	m := newManager(t)
+	if _, errOut, code := run(t, m, config(t, "true")); code != 0 {
+		t.Fatalf("true exited %d: %s", code, errOut)
+	}
+	if n := compiled() - before; n != 1 {
+		t.Errorf("the start compiled again (%d programs in all): WarmSeccomp's profile is not the default container's", n)
+	}
+}
+
+// A program compiled by one process is read back by the next (the supervisor of the next
+// `up`), not compiled again; a damaged file is compiled again and replaced.
+func TestSeccompCacheOutlivesTheProcess(t *testing.T) {
+	if !SeccompSupported() {
+		t.Skip("built without -tags seccomp")
+	}
+	if seccompCompilerID() == "" {
+		t.Fatal("this executable has no build ID: the cache would never be used")
+	}
+	dir := t.TempDir()
+	UseSeccompCache(dir)
+	t.Cleanup(func() { UseSeccompCache("") })
+	forget := func() {
+		seccompPrograms.Lock()
+		clear(seccompPrograms.byProfile)
+		seccompPrograms.Unlock()
+	}
+	compiled := func() int {
+		seccompPrograms.Lock()
+		defer seccompPrograms.Unlock()
+		return seccompPrograms.compiled
+	}
+	c, err := defaultSeccompConfig("CAP_CHOWN", "CAP_NET_RAW")
+	if err != nil {
+		t.Fatal(err)
+	}
+	forget()
+	before := compiled()
+	first, err := compiledSeccomp(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	if len(files) != 1 || compiled() != before+1 {
+		t.Fatalf("after one compilation: %d programs compiled, files %v; want 1 and 1", compiled()-before, files)
+	}
+
+	forget() // as a new process would start
+	again, err := compiledSeccomp(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if compiled() != before+1 || !bytes.Equal(again.Filter, first.Filter) || again.Flags != first.Flags {
+		t.Fatalf("the next process compiled again (%d in all) or read another program", compiled()-before)
+	}
+
+	if err := os.WriteFile(files[0], []byte(`{"filter":"AAAA"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	forget()
+	repaired, err := compiledSeccomp(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if compiled() != before+2 || !bytes.Equal(repaired.Filter, first.Filter) {
+		t.Fatalf("a damaged file was used (%d compiled in all)", compiled()-before)
+	}
+	if p := readCachedSeccomp(files[0]); p == nil || !bytes.Equal(p.Filter, first.Filter) {
+		t.Fatal("the damaged file was not replaced")
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"log"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -78,6 +79,9 @@ func Run(ctx context.Context, layout state.Layout, project string) error {
 	if err != nil {
 		return err
 	}
+	// The first containers to start would wait for this; it runs while their requests arrive.
+	container.UseSeccompCache(filepath.Join(layout.Run, "seccomp"))
+	go container.WarmSeccomp()
 	nets, err := network.NewManager(layout.Networks())
 	if err != nil {
 		return err
