@@ -7,9 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -20,7 +23,27 @@ func main() {
 	// A container's init, comp's minimal init or a supervisor (a comp built without the lean
 	// core runs those itself) never returns from here.
 	supervisor.Reexec()
+	quietStartupGC()
 	os.Exit(run(os.Args[1:]))
+}
+
+// quietStartupGC leaves the garbage collector off for comp's first second, under a memory
+// limit, then restores Go's defaults. Most commands end within that second, and loading a
+// project (compose-go compiles the compose JSON Schema in every process) makes a burst of
+// garbage: collecting it was a fifth of a no-op up's time (36 -> 28 ms, +9 MB peak RSS).
+// Long-running commands (logs -f, attached up) collect as usual after the first second. A
+// GOGC or GOMEMLIMIT in the environment is left alone.
+func quietStartupGC() {
+	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	const startupHeapLimit = 64 << 20
+	debug.SetGCPercent(-1)
+	debug.SetMemoryLimit(startupHeapLimit)
+	time.AfterFunc(time.Second, func() {
+		debug.SetGCPercent(100)
+		debug.SetMemoryLimit(math.MaxInt64)
+	})
 }
 
 // run executes the comp CLI with args and returns the process exit status.
