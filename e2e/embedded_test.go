@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/comp-dev/comp/internal/e2e"
+	"github.com/comp-dev/comp/runtime/embedded/state"
 )
 
 // These faults belong to the embedded runtime alone: Docker has no supervisor of comp's to
@@ -183,4 +184,44 @@ services:
 		t.Fatalf("app is not running: %+v", ps)
 	}
 	p.MustComp("down", "-t", "0")
+}
+
+// A state folder on a noexec file system (COMP_ROOT under a noexec /tmp is common) could hold
+// the lean core but not run it: the supervisor then runs comp itself, and containers start.
+func TestEmbeddedStateOnANoexecFileSystem(t *testing.T) {
+	e2e.RequireRuntime(t, "embedded")
+	root := t.TempDir()
+	if err := syscall.Mount("tmpfs", root, "tmpfs", syscall.MS_NOEXEC, "size=256m,mode=0700"); err != nil {
+		t.Fatal(err)
+	}
+	// Registered before the project, so it runs after the project's down.
+	t.Cleanup(func() { _ = syscall.Unmount(root, syscall.MNT_DETACH) })
+	p := e2e.NewProject(t, "embedded", "noexec-state", `
+services:
+  app:
+    image: ${REGISTRY}/busybox:latest
+    network_mode: none
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+`)
+	p.Env = append(p.Env, "COMP_ROOT="+root)
+	p.MustComp("up", "-d")
+	if ps := p.PS(false); len(ps) != 1 || ps[0].State != "running" {
+		t.Fatalf("app is not running: %+v", ps)
+	}
+	layout := state.LayoutAt(root)
+	pids := layout.Supervisors(e2e.Binary(t))[p.Name]
+	if len(pids) != 1 {
+		t.Fatalf("supervisors of %s: %v, want one", p.Name, pids)
+	}
+	if exe, _ := os.Readlink("/proc/" + strconv.Itoa(pids[0]) + "/exe"); exe != e2e.Binary(t) {
+		t.Errorf("the supervisor runs %s, want comp itself (%s): the core cannot run from a noexec folder", exe, e2e.Binary(t))
+	}
+	p.MustComp("down", "-t", "0")
+	syscall.Kill(pids[0], syscall.SIGTERM)
+	e2e.Eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if len(layout.Supervisors(e2e.Binary(t))[p.Name]) != 0 {
+			return errSupervisorAlive
+		}
+		return nil
+	})
 }

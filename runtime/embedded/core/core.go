@@ -25,6 +25,7 @@ import (
 	"syscall"
 
 	"github.com/comp-dev/comp/runtime/embedded/state"
+	"golang.org/x/sys/unix"
 )
 
 // binFS holds bin/comp-core and bin/comp-core.sha256 when the build tool laid them there;
@@ -57,6 +58,11 @@ func Executable(dir string) (string, error) {
 		return "", fmt.Errorf("read the embedded core: %w", err)
 	}
 	defer f.Close()
+	if mountedNoexec(dir) {
+		// The core could be written there but not run (COMP_ROOT under a noexec /tmp, say):
+		// the supervisor runs comp itself, as in a build without a core.
+		return os.Executable()
+	}
 	digest := ""
 	if b, err := binFS.ReadFile("bin/" + binaryName + ".sha256"); err == nil {
 		digest = strings.TrimSpace(string(b))
@@ -167,6 +173,21 @@ func removeUnused(dir, keep string) {
 	for _, p := range stale {
 		if !running[p] {
 			os.Remove(p)
+		}
+	}
+}
+
+// mountedNoexec reports whether dir, or the nearest folder above it that exists, is on a file
+// system mounted noexec. When it cannot tell, it answers false: the install goes ahead.
+func mountedNoexec(dir string) bool {
+	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
+		var st unix.Statfs_t
+		err := unix.Statfs(p, &st)
+		if err == nil {
+			return st.Flags&unix.ST_NOEXEC != 0
+		}
+		if !errors.Is(err, unix.ENOENT) || p == filepath.Dir(p) {
+			return false
 		}
 	}
 }

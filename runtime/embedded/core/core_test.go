@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/comp-dev/comp/runtime/embedded/state"
+	"golang.org/x/sys/unix"
 )
 
 func TestInstallWritesOnceUnderTheDigest(t *testing.T) {
@@ -148,5 +149,27 @@ func TestConcurrentInstallAndExec(t *testing.T) {
 				t.Fatalf("round %d: %v", round, err)
 			}
 		}
+	}
+}
+
+// A state folder on a noexec file system (COMP_ROOT under a noexec /tmp) could hold the core
+// but not run it: Executable then answers comp itself.
+func TestMountedNoexec(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("mounting a file system needs root")
+	}
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOEXEC, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	if !mountedNoexec(filepath.Join(dir, "not", "made", "yet")) {
+		t.Error("a folder to be made under a noexec mount: mountedNoexec = false")
+	}
+	if err := unix.Mount("", dir, "", unix.MS_REMOUNT, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	if mountedNoexec(filepath.Join(dir, "bin")) {
+		t.Error("after remounting with exec: mountedNoexec = true")
 	}
 }
