@@ -222,6 +222,49 @@ volumes:
 		},
 	},
 	{
+		name: "volumes_from shares a service's volumes and binds, read-only with :ro",
+		compose: `
+services:
+  store:
+    image: ${REGISTRY}/busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+    volumes: ["data:/data", "./shared:/shared"]
+  writer:
+    image: ${REGISTRY}/busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+    volumes_from: [store]
+  reader:
+    image: ${REGISTRY}/busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+    volumes_from: ["store:ro"]
+    volumes: ["own:/data"]
+volumes:
+  data: {}
+  own: {}
+`,
+		run: func(t *testing.T, p *e2e.Project) {
+			p.MustComp("up", "-d")
+			p.MustComp("exec", "-T", "store", "sh", "-c", "echo from-store > /data/file && echo bound > /shared/file")
+			if got := p.MustComp("exec", "-T", "writer", "cat", "/data/file", "/shared/file").Stdout; got != "from-store\nbound\n" {
+				t.Errorf("writer sees %q in store's volume and bind, want %q", got, "from-store\nbound\n")
+			}
+			p.MustComp("exec", "-T", "writer", "sh", "-c", "echo from-writer > /data/other")
+			if got := p.MustComp("exec", "-T", "store", "cat", "/data/other").Stdout; got != "from-writer\n" {
+				t.Errorf("store sees %q of writer's write, want %q", got, "from-writer\n")
+			}
+			if r := p.Comp("exec", "-T", "reader", "sh", "-c", "echo no > /shared/other"); r.ExitCode == 0 {
+				t.Error("reader wrote to store's bind through volumes_from :ro")
+			}
+			if got := p.MustComp("exec", "-T", "reader", "cat", "/shared/file").Stdout; got != "bound\n" {
+				t.Errorf("reader sees %q in store's bind, want %q", got, "bound\n")
+			}
+			// reader's own volume at /data wins over store's.
+			if r := p.Comp("exec", "-T", "reader", "test", "-e", "/data/file"); r.ExitCode != 1 {
+				t.Errorf("reader's /data is store's volume, not its own (test -e exit %d)", r.ExitCode)
+			}
+		},
+	},
+	{
 		name:  "services reach each other by name",
 		needs: []string{"bridge"},
 		compose: `

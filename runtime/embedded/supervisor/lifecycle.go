@@ -83,6 +83,11 @@ func (s *Supervisor) create(spec runtime.ContainerSpec) (string, error) {
 			rec.Anonymous = append(rec.Anonymous, v.Name)
 		}
 	}
+	inherited, err := s.volumesFrom(spec.VolumesFrom, covered)
+	if err != nil {
+		return "", fmt.Errorf("create container %s: %w", spec.Name, err)
+	}
+	rec.Spec.Mounts = append(rec.Spec.Mounts, inherited...)
 	for target := range img.Config.Volumes {
 		if covered[target] || rec.Spec.Tmpfs[target] != "" {
 			continue
@@ -115,10 +120,41 @@ func checkSupported(spec runtime.ContainerSpec) error {
 	case len(spec.Ports) > 0 && !bridged(spec) && spec.NetworkMode != "host":
 		return runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf(
 			"published ports need a network: network_mode %q has none", spec.NetworkMode))
-	case len(spec.VolumesFrom) > 0:
-		return runtime.Classify(runtime.ErrNotImplemented, errors.New("volumes_from is not supported by the embedded runtime yet"))
 	}
 	return nil
+}
+
+// volumesFrom returns the volume and bind mounts of the containers refs name
+// ("container:NAME[:ro|rw]"), as Docker's --volumes-from does: at the same targets, read-only
+// with :ro, writable with :rw, else as the source has them. A target already in covered (the
+// container's own mounts win, as on Docker) is skipped; the rest are added to covered.
+func (s *Supervisor) volumesFrom(refs []string, covered map[string]bool) ([]runtime.Mount, error) {
+	var mounts []runtime.Mount
+	for _, ref := range refs {
+		name, mode, _ := strings.Cut(strings.TrimPrefix(ref, "container:"), ":")
+		if mode != "" && mode != "ro" && mode != "rw" {
+			return nil, runtime.Classify(runtime.ErrInvalidArgument,
+				fmt.Errorf("volumes_from %s: the mode must be ro or rw, not %q", ref, mode))
+		}
+		src, err := s.layout.Find(name)
+		if err != nil {
+			return nil, fmt.Errorf("volumes_from %s: %w", name, err)
+		}
+		for _, m := range src.Spec.Mounts {
+			if (m.Type != runtime.MountVolume && m.Type != runtime.MountBind) || covered[m.Target] {
+				continue
+			}
+			switch mode {
+			case "ro":
+				m.ReadOnly = true
+			case "rw":
+				m.ReadOnly = false
+			}
+			covered[m.Target] = true
+			mounts = append(mounts, m)
+		}
+	}
+	return mounts, nil
 }
 
 func newID() string {
