@@ -265,6 +265,36 @@ volumes:
 		},
 	},
 	{
+		name: "a container name another project holds is refused until it is freed",
+		compose: `
+services:
+  app:
+    image: ${REGISTRY}/busybox:latest
+`,
+		run: func(t *testing.T, p *e2e.Project) {
+			fixed := p.Name + "-fixed"
+			yaml := fmt.Sprintf(`
+services:
+  app:
+    image: ${REGISTRY}/busybox:latest
+    container_name: %s
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+`, fixed)
+			p.Write(yaml)
+			p.MustComp("up", "-d")
+			other := e2e.NewProject(t, p.Runtime, "name clash, other project", yaml)
+			r := other.Comp("up", "-d")
+			if r.ExitCode == 0 || !strings.Contains(r.Stderr, "already in use") || !strings.Contains(r.Stderr, fixed) {
+				t.Errorf("up of another project with container_name %s: exit %d, want an error saying the name is in use:\n%s", fixed, r.ExitCode, r.Stderr)
+			}
+			p.MustComp("down", "-t", "0")
+			other.MustComp("up", "-d")
+			if ps := other.PS(false); len(ps) != 1 || ps[0].Name != fixed {
+				t.Errorf("after the first project's down, the other runs %+v; want %s", ps, fixed)
+			}
+		},
+	},
+	{
 		name:  "services reach each other by name",
 		needs: []string{"bridge"},
 		compose: `

@@ -50,9 +50,11 @@ func (s *Supervisor) create(spec runtime.ContainerSpec) (string, error) {
 		return "", err
 	}
 	defer release()
-	if other, err := s.layout.Find(spec.Name); err == nil && other.Name == spec.Name {
+	if other, taken, err := s.names.Owner(spec.Name); err != nil {
+		return "", fmt.Errorf("create container %s: %w", spec.Name, err)
+	} else if taken {
 		return "", runtime.Classify(runtime.ErrConflict,
-			fmt.Errorf("create container %s: the name is already in use by container %s", spec.Name, other.ID[:12]))
+			fmt.Errorf("create container %s: the name is already in use by container %s", spec.Name, other[:min(12, len(other))]))
 	}
 	id := newID()
 	dir := s.layout.Container(id)
@@ -584,7 +586,9 @@ func (s *Supervisor) rename(id, name string) error {
 		return err
 	}
 	defer release()
-	if other, err := s.layout.Find(name); err == nil && other.ID != e.rec.ID && other.Name == name {
+	if other, taken, err := s.names.Owner(name); err != nil {
+		return fmt.Errorf("rename %s to %s: %w", e.rec.Name, name, err)
+	} else if taken && other != e.rec.ID {
 		return runtime.Classify(runtime.ErrConflict, fmt.Errorf("rename %s to %s: the name is already in use", e.rec.Name, name))
 	}
 	s.mu.Lock()

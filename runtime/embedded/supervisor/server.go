@@ -29,6 +29,7 @@ const idleExit = 3 * time.Second
 // Supervisor owns the containers of one project.
 type Supervisor struct {
 	layout  state.Layout
+	names   *state.Names // who owns which container name, machine-wide
 	project string
 	images  *image.Store
 	mgr     *container.Manager
@@ -86,7 +87,7 @@ func Run(ctx context.Context, layout state.Layout, project string) error {
 	if err != nil {
 		return err
 	}
-	s := &Supervisor{layout: layout, project: project, images: images, mgr: mgr, nets: nets, dns: map[string]*dns.Server{},
+	s := &Supervisor{layout: layout, names: state.NewNames(layout), project: project, images: images, mgr: mgr, nets: nets, dns: map[string]*dns.Server{},
 		logger:  log.New(os.Stderr, "supervisor "+project+": ", log.LstdFlags|log.Lmicroseconds),
 		entries: map[string]*entry{}, subs: map[chan runtime.Event]struct{}{}, idle: time.Now()}
 	sock := layout.Socket(project)
