@@ -112,7 +112,7 @@ func WarmSeccomp() {
 	}
 }
 
-// maxSeccompPrograms bounds the compiled programs kept: one is about 7 KiB.
+// maxSeccompPrograms bounds the compiled programs kept: Docker's default is about 10 KiB.
 const maxSeccompPrograms = 32
 
 // seccompPrograms holds the compiled programs by the JSON of their libcontainer profile.
