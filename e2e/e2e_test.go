@@ -265,6 +265,33 @@ volumes:
 		},
 	},
 	{
+		name: "run -T passes piped input to the container and ends it at end of input",
+		compose: `
+services:
+  app:
+    image: ${REGISTRY}/busybox:latest
+`,
+		run: func(t *testing.T, p *e2e.Project) {
+			r := p.CompInput("one\ntwo\n", "run", "--rm", "-T", "app", "sh", "-c", "cat; echo done")
+			if r.ExitCode != 0 || r.Stdout != "one\ntwo\ndone\n" {
+				t.Errorf("run -T with piped input: exit %d, output %q; want the input echoed, then done", r.ExitCode, r.Stdout)
+			}
+			// More than a pipe holds: comp must keep writing while the container reads.
+			big := strings.Repeat("0123456789abcdef", 20000)
+			if r := p.CompInput(big, "run", "--rm", "-T", "app", "wc", "-c"); r.ExitCode != 0 || strings.TrimSpace(r.Stdout) != strconv.Itoa(len(big)) {
+				t.Errorf("run -T with %d bytes of input: exit %d, wc -c says %q", len(big), r.ExitCode, strings.TrimSpace(r.Stdout))
+			}
+			// Without input (standard input is /dev/null) the container reads end of input at once.
+			if r := p.Comp("run", "--rm", "-T", "app", "sh", "-c", "cat; echo done"); r.ExitCode != 0 || r.Stdout != "done\n" {
+				t.Errorf("run -T without input: exit %d, output %q; want done", r.ExitCode, r.Stdout)
+			}
+			// -i=false: the container's input is empty, whatever comp's is.
+			if r := p.CompInput("ignored\n", "run", "--rm", "-T", "--interactive=false", "app", "sh", "-c", "cat; echo done"); r.ExitCode != 0 || r.Stdout != "done\n" {
+				t.Errorf("run -T -i=false: exit %d, output %q; want done alone", r.ExitCode, r.Stdout)
+			}
+		},
+	},
+	{
 		name: "a container name another project holds is refused until it is freed",
 		compose: `
 services:

@@ -253,7 +253,6 @@ func oneoffSpec(p *project.Project, s types.ServiceConfig, o *runOptions, comman
 	spec.StdinOpen = o.interactive
 	// Attached stdin that ends must end the container's stdin, not the attached output.
 	spec.StdinOnce = o.interactive && !o.detach
-	spec.StdinOnce = o.interactive
 	if len(command) > 0 {
 		spec.Command = command
 	}

@@ -139,6 +139,14 @@ func (p *Project) Comp(args ...string) Result {
 	return r
 }
 
+// CompInput is Comp with input as the command's standard input (a pipe, not a terminal).
+func (p *Project) CompInput(input string, args ...string) Result {
+	p.t.Helper()
+	r := p.runWith(strings.NewReader(input), args...)
+	p.t.Log(r.String())
+	return r
+}
+
 // CompQuiet is Comp without the log, for commands polled by Eventually.
 func (p *Project) CompQuiet(args ...string) Result {
 	return p.run(args...)
@@ -155,7 +163,10 @@ func (p *Project) MustComp(args ...string) Result {
 	return r
 }
 
-func (p *Project) run(args ...string) Result {
+func (p *Project) run(args ...string) Result { return p.runWith(nil, args...) }
+
+// runWith runs comp with stdin as its standard input (nil: /dev/null).
+func (p *Project) runWith(stdin io.Reader, args ...string) Result {
 	full := append([]string{"-p", p.Name, "--runtime", p.Runtime}, args...)
 	r := Result{Args: full, ExitCode: -1}
 	ctx, cancel := context.WithTimeout(context.Background(), CallTimeout)
@@ -173,7 +184,7 @@ func (p *Project) run(args ...string) Result {
 	cmd := exec.CommandContext(ctx, binary, full...)
 	cmd.Dir = p.Dir
 	cmd.Env = p.env()
-	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	err = cmd.Run()
 	r.Stdout, r.Stderr = readAll(stdout), readAll(stderr)
 	var exit *exec.ExitError

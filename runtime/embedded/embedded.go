@@ -8,7 +8,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	goruntime "runtime"
 	"strings"
 	"time"
@@ -21,6 +23,7 @@ import (
 	"github.com/comp-dev/comp/runtime/embedded/state"
 	"github.com/comp-dev/comp/runtime/embedded/supervisor"
 	"github.com/comp-dev/comp/runtime/embedded/volume"
+	"golang.org/x/sys/unix"
 )
 
 // Version is the embedded runtime's version, shown by `comp version`.
@@ -261,7 +264,8 @@ func (r *Runtime) Logs(ctx context.Context, id string, opts runtime.LogOptions, 
 }
 
 // Attach streams the output of a container that is about to start (or runs) from its log,
-// until it exits. Input is not forwarded yet: the container's stdin is /dev/null.
+// until it exits. streams.Stdin goes to the container's input when it was created with
+// stdin_open; with stdin_once (an attached run), the end of streams.Stdin ends that input.
 func (r *Runtime) Attach(ctx context.Context, id string, streams runtime.AttachStreams) (func() error, error) {
 	rec, err := r.layout.Find(id)
 	if err != nil {
@@ -269,6 +273,11 @@ func (r *Runtime) Attach(ctx context.Context, id string, streams runtime.AttachS
 	}
 	if streams.Tty {
 		return nil, runtime.Classify(runtime.ErrNotImplemented, errors.New("attaching a terminal is not supported by the embedded runtime yet"))
+	}
+	if streams.Stdin != nil && rec.Spec.StdinOpen {
+		if err := r.forwardStdin(ctx, rec.ID, streams.Stdin); err != nil {
+			return nil, err
+		}
 	}
 	since := time.Now()
 	done := func() bool {
@@ -292,6 +301,38 @@ func (r *Runtime) Attach(ctx context.Context, id string, streams runtime.AttachS
 			})
 	}()
 	return func() error { return <-finished }, nil
+}
+
+// forwardStdin copies in to container id's stdin FIFO until in ends (then closes its end, so
+// that a stdin_once container reads end of file) or ctx does. The FIFO is opened for reading
+// and writing, which does not wait for the container: it opens its end when it starts. A FIFO
+// keeps no data once nobody has it open, so input that ends before the start is held until the
+// container has started.
+func (r *Runtime) forwardStdin(ctx context.Context, id string, in io.Reader) error {
+	path := filepath.Join(r.layout.Container(id), "stdin")
+	if err := unix.Mkfifo(path, 0o600); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("attach stdin: %w", err)
+	}
+	fifo, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("attach stdin: %w", err)
+	}
+	stop := context.AfterFunc(ctx, func() { fifo.Close() })
+	go func() {
+		defer stop()
+		_, _ = io.Copy(fifo, in)
+		for wait := time.Millisecond; ctx.Err() == nil; wait = min(2*wait, 50*time.Millisecond) {
+			if c, err := r.InspectContainer(ctx, id); err != nil || c.State != runtime.StateCreated {
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
+		}
+		fifo.Close()
+	}()
+	return nil
 }
 
 // Exec runs a command in a running container, from this process.

@@ -272,8 +272,13 @@ func (s *Supervisor) run(e *entry) (retErr error) {
 		}()
 	}
 	if rec.Spec.StdinOpen {
-		// stdin_open: an input that stays open and empty, as Docker's unattached stdin.
-		in, err := openStdin(dir)
+		// stdin_open: an input that stays open and empty, as Docker's unattached stdin; with
+		// stdin_once (an attached run), one that ends when the attached client's input does.
+		open := openStdin
+		if rec.Spec.StdinOnce {
+			open = openStdinOnce
+		}
+		in, err := open(dir)
 		if err != nil {
 			out.Close()
 			return err
@@ -322,6 +327,27 @@ func openStdin(dir string) (*os.File, error) {
 		return nil, err
 	}
 	return os.OpenFile(path, os.O_RDWR, 0)
+}
+
+// openStdinOnce opens (making it first) the container's stdin FIFO for reading only, so that
+// the container reads end of file once every writer is gone: the attached client opened its
+// end before the start (Runtime.Attach) and closes it at the end of its input. With no client,
+// the container reads end of file at once, as Docker's closed stdin.
+func openStdinOnce(dir string) (*os.File, error) {
+	path := filepath.Join(dir, "stdin")
+	if err := unix.Mkfifo(path, 0o600); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, err
+	}
+	// Non-blocking, or open would wait for a writer; the container then reads blocking.
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	if err := unix.SetNonblock(fd, false); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), path), nil
 }
 
 // copyOutput opens the read ends of the container's FIFOs and copies them into its log; the
