@@ -292,6 +292,32 @@ services:
 		},
 	},
 	{
+		name: "run from a terminal gives the container one: keys reach it, and it is comp's size",
+		compose: `
+services:
+  app:
+    image: ${REGISTRY}/busybox:latest
+`,
+		run: func(t *testing.T, p *e2e.Project) {
+			want := fmt.Sprintf("%d %d", e2e.TerminalRows, e2e.TerminalCols)
+			// The size is set just after the start: the script gives it a bounded while.
+			script := `tty; echo ready; read line; echo "got:$line"; i=0
+while [ "$(stty size)" != "` + want + `" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+echo "size:$(stty size)"`
+			term := p.StartTerminal("run", "--rm", "app", "sh", "-c", script)
+			term.Expect("ready", 30*time.Second)
+			term.Type("hello\r")
+			r := term.Wait()
+			out := strings.ReplaceAll(r.Stdout, "\r", "")
+			if r.ExitCode != 0 || !hasLine(out, "got:hello") || !strings.Contains(out, "/dev/pts/") || !hasLine(out, "size:"+want) {
+				t.Errorf("run on a terminal: exit %d; want /dev/pts/…, got:hello and size:%s in:\n%s", r.ExitCode, want, out)
+			}
+			if cs := p.PS(true); len(cs) != 0 {
+				t.Errorf("run --rm left containers: %+v", cs)
+			}
+		},
+	},
+	{
 		name: "a container name another project holds is refused until it is freed",
 		compose: `
 services:

@@ -106,6 +106,12 @@ type OutputAttacher interface {
 	AttachOutput(ctx context.Context, id string) (func(sink func(LogLine)) error, error)
 }
 
+// TerminalResizer is implemented by runtimes that can set the size of a running container's
+// terminal, which an attached `run` keeps the size of comp's own.
+type TerminalResizer interface {
+	ResizeTerminal(ctx context.Context, id string, width, height uint16) error
+}
+
 // ImagePruner is implemented by runtimes that can remove unused, untagged images.
 type ImagePruner interface {
 	PruneImages(ctx context.Context) ([]string, error)

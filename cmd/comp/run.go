@@ -395,6 +395,9 @@ func attachOneoff(ctx context.Context, g *globalOptions, o *runOptions, rt runti
 		_ = wait()
 		return fmt.Errorf("start container %s: %w", spec.Name, err)
 	}
+	if spec.Tty {
+		defer followTerminalSize(runCtx, rt, id, g.streams.In)()
+	}
 	streamErr := wait()
 	code, err := rt.WaitContainer(runCtx, id)
 	if err != nil {

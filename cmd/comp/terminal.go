@@ -1,12 +1,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"golang.org/x/term"
+
+	"github.com/comp-dev/comp/runtime"
 )
 
 // rawTerminal puts the terminal on in into raw mode, so that keys (Ctrl-C included) reach the
@@ -44,4 +49,34 @@ func resolveEnv(values []string) []string {
 		}
 	}
 	return out
+}
+
+// followTerminalSize keeps the terminal of container id the size of comp's own (in), when the
+// runtime can resize it and in is a terminal: now, then at every SIGWINCH, until the returned
+// function is called.
+func followTerminalSize(ctx context.Context, rt runtime.Runtime, id string, in io.Reader) (stop func()) {
+	resizer, ok := rt.(runtime.TerminalResizer)
+	f, isFile := in.(*os.File)
+	if !ok || !isFile || !term.IsTerminal(int(f.Fd())) {
+		return func() {}
+	}
+	winch := make(chan os.Signal, 1)
+	signal.Notify(winch, syscall.SIGWINCH)
+	done := make(chan struct{})
+	go func() {
+		for {
+			if w, h, err := term.GetSize(int(f.Fd())); err == nil {
+				_ = resizer.ResizeTerminal(ctx, id, uint16(w), uint16(h))
+			}
+			select {
+			case <-done:
+				return
+			case <-winch:
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(winch)
+		close(done)
+	}
 }

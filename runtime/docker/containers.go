@@ -83,6 +83,15 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) error {
 	return nil
 }
 
+// ResizeTerminal sets the size of a running container's terminal.
+func (r *Runtime) ResizeTerminal(ctx context.Context, id string, width, height uint16) error {
+	opts := container.ResizeOptions{Width: uint(width), Height: uint(height)}
+	if err := r.cli.ContainerResize(ctx, id, opts); err != nil {
+		return fmt.Errorf("resize the terminal of container %s: %w", id, classify(err))
+	}
+	return nil
+}
+
 // StopContainer sends the stop signal, waits up to timeout (nil: the container's own stop
 // timeout, else 10s), then kills.
 func (r *Runtime) StopContainer(ctx context.Context, id string, timeout *time.Duration) error {

@@ -271,21 +271,32 @@ func (r *Runtime) Attach(ctx context.Context, id string, streams runtime.AttachS
 	if err != nil {
 		return nil, err
 	}
+	if streams.Tty && !rec.Spec.Tty {
+		return nil, runtime.Classify(runtime.ErrInvalidArgument,
+			fmt.Errorf("attach a terminal to %s: the container was created without one", rec.Name))
+	}
+	var ttyOut *os.File
 	if streams.Tty {
-		return nil, runtime.Classify(runtime.ErrNotImplemented, errors.New("attaching a terminal is not supported by the embedded runtime yet"))
+		// Opened before the start, which looks for a reader to tee the terminal's bytes to.
+		if ttyOut, err = openFIFO(filepath.Join(r.layout.Container(rec.ID), "ttyout")); err != nil {
+			return nil, fmt.Errorf("attach to %s: %w", rec.Name, err)
+		}
 	}
 	if streams.Stdin != nil && rec.Spec.StdinOpen {
 		if err := r.forwardStdin(ctx, rec.ID, streams.Stdin); err != nil {
+			if ttyOut != nil {
+				ttyOut.Close()
+			}
 			return nil, err
 		}
 	}
+	if streams.Tty {
+		return r.copyTerminal(ctx, rec, ttyOut, streams), nil
+	}
 	since := time.Now()
 	done := func() bool {
-		c, err := r.InspectContainer(ctx, rec.ID)
-		if err != nil {
-			return true
-		}
-		return (c.State == runtime.StateExited || c.State == runtime.StateDead) && !c.FinishedAt.Before(since)
+		st := r.runState(ctx, rec.ID, since)
+		return st == runtime.StateExited || st == runtime.StateDead
 	}
 	finished := make(chan error, 1)
 	go func() {
@@ -309,30 +320,98 @@ func (r *Runtime) Attach(ctx context.Context, id string, streams runtime.AttachS
 // keeps no data once nobody has it open, so input that ends before the start is held until the
 // container has started.
 func (r *Runtime) forwardStdin(ctx context.Context, id string, in io.Reader) error {
-	path := filepath.Join(r.layout.Container(id), "stdin")
-	if err := unix.Mkfifo(path, 0o600); err != nil && !errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("attach stdin: %w", err)
-	}
-	fifo, err := os.OpenFile(path, os.O_RDWR, 0)
+	fifo, err := openFIFO(filepath.Join(r.layout.Container(id), "stdin"))
 	if err != nil {
 		return fmt.Errorf("attach stdin: %w", err)
 	}
+	since := time.Now()
 	stop := context.AfterFunc(ctx, func() { fifo.Close() })
 	go func() {
 		defer stop()
 		_, _ = io.Copy(fifo, in)
-		for wait := time.Millisecond; ctx.Err() == nil; wait = min(2*wait, 50*time.Millisecond) {
-			if c, err := r.InspectContainer(ctx, id); err != nil || c.State != runtime.StateCreated {
-				break
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(wait):
-			}
-		}
+		waitStarted(ctx, func() string { return r.runState(ctx, id, since) })
 		fifo.Close()
 	}()
 	return nil
+}
+
+// runState is container id's state for a client that attached at since: the exit of an
+// earlier run counts as not started yet.
+func (r *Runtime) runState(ctx context.Context, id string, since time.Time) string {
+	c, err := r.InspectContainer(ctx, id)
+	if err != nil {
+		return runtime.StateDead
+	}
+	if (c.State == runtime.StateExited || c.State == runtime.StateDead) && c.FinishedAt.Before(since) {
+		return runtime.StateCreated
+	}
+	return c.State
+}
+
+// waitStarted returns once state says the container has started (or ended), or ctx ends. It
+// polls: attaching is rare, and the start follows it within milliseconds.
+func waitStarted(ctx context.Context, state func() string) {
+	for wait := time.Millisecond; state() == runtime.StateCreated; wait = min(2*wait, 50*time.Millisecond) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// openFIFO opens the FIFO at path (making it first) for reading and writing, which does not
+// wait for the other side.
+func openFIFO(path string) (*os.File, error) {
+	if err := unix.Mkfifo(path, 0o600); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, err
+	}
+	return os.OpenFile(path, os.O_RDWR, 0)
+}
+
+// copyTerminal copies the terminal's bytes that the supervisor tees into ttyOut to
+// streams.Stdout until the container has exited and they are drained. The returned function
+// waits for the end.
+func (r *Runtime) copyTerminal(ctx context.Context, rec *state.Record, ttyOut *os.File, streams runtime.AttachStreams) func() error {
+	since := time.Now()
+	phase := func() string { return r.runState(ctx, rec.ID, since) }
+	finished := make(chan error, 1)
+	go func() {
+		defer ttyOut.Close()
+		buf := make([]byte, 32<<10)
+		ended := false
+		for {
+			// The FIFO never ends (this end also writes): look at the container between reads.
+			_ = ttyOut.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			n, err := ttyOut.Read(buf)
+			if n > 0 && streams.Stdout != nil {
+				if _, werr := streams.Stdout.Write(buf[:n]); werr != nil {
+					finished <- werr
+					return
+				}
+			}
+			switch {
+			case err == nil:
+			case !errors.Is(err, os.ErrDeadlineExceeded):
+				finished <- err
+				return
+			case ended || ctx.Err() != nil:
+				// Drained: the supervisor writes everything before it records the exit.
+				finished <- ctx.Err()
+				return
+			default:
+				st := phase()
+				ended = st == runtime.StateExited || st == runtime.StateDead
+			}
+		}
+	}()
+	return func() error { return <-finished }
+}
+
+// ResizeTerminal sets the size of a running container's terminal, through its supervisor
+// (which holds the terminal's master side).
+func (r *Runtime) ResizeTerminal(ctx context.Context, id string, width, height uint16) error {
+	return r.call(ctx, id, supervisor.Request{Op: supervisor.OpResize, Width: width, Height: height})
 }
 
 // Exec runs a command in a running container, from this process.

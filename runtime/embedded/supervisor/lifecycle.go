@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -250,10 +251,18 @@ func (s *Supervisor) run(e *entry) (retErr error) {
 			return err
 		}
 		ttyDone := make(chan struct{})
+		// An attached client (Runtime.Attach) reads the terminal's bytes as they come, from
+		// the ttyout FIFO it opened before this start; the log gets them too.
+		var tty io.Reader = r
+		client := openTTYClient(dir)
+		if client != nil {
+			tty = io.TeeReader(r, client)
+		}
 		go func() {
 			defer close(ttyDone)
 			defer r.Close()
-			out.Copy(runtime.Stdout, r)
+			defer client.Close()
+			out.Copy(runtime.Stdout, tty)
 		}()
 		fifos := copied
 		both := make(chan struct{})
@@ -283,7 +292,23 @@ func (s *Supervisor) run(e *entry) (retErr error) {
 			out.Close()
 			return err
 		}
-		defer in.Close()
+		if rec.Spec.Tty {
+			// Read by the copy into the terminal's master, in this process, while it runs.
+			prev := afterWait
+			afterWait = func() {
+				in.Close()
+				if prev != nil {
+					prev()
+				}
+			}
+			defer func() {
+				if retErr != nil {
+					in.Close()
+				}
+			}()
+		} else {
+			defer in.Close() // the container has its own descriptor
+		}
 		cfg.Process.Stdin = in
 	}
 
@@ -348,6 +373,49 @@ func openStdinOnce(dir string) (*os.File, error) {
 		return nil, err
 	}
 	return os.NewFile(uintptr(fd), path), nil
+}
+
+// openTTYClient opens the write end of the container's ttyout FIFO when an attached client
+// holds it open for reading, else returns nil. Its writes wait for the client at most
+// ttyClientTimeout, then fail, and the tee stops: a client that stopped reading must not stop
+// the container's output.
+func openTTYClient(dir string) *ttyClient {
+	fd, err := unix.Open(filepath.Join(dir, "ttyout"), unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil // ENOENT or ENXIO: nobody attached
+	}
+	// A non-blocking descriptor makes a File whose writes wait in the runtime's poller, where
+	// a deadline applies.
+	return &ttyClient{f: os.NewFile(uintptr(fd), "ttyout")}
+}
+
+// ttyClientTimeout is how long a write to an attached client may wait for it to read.
+const ttyClientTimeout = 10 * time.Second
+
+// ttyClient is the write end of an attached client's FIFO. Once a write fails it closes and
+// swallows the rest, so the tee into the log goes on.
+type ttyClient struct {
+	f *os.File
+}
+
+// Close closes the FIFO; a nil client has nothing to close.
+func (c *ttyClient) Close() {
+	if c != nil && c.f != nil {
+		c.f.Close()
+		c.f = nil
+	}
+}
+
+func (c *ttyClient) Write(p []byte) (int, error) {
+	if c.f == nil {
+		return len(p), nil
+	}
+	_ = c.f.SetWriteDeadline(time.Now().Add(ttyClientTimeout))
+	if _, err := c.f.Write(p); err != nil {
+		c.f.Close()
+		c.f = nil
+	}
+	return len(p), nil
 }
 
 // copyOutput opens the read ends of the container's FIFOs and copies them into its log; the
@@ -623,6 +691,21 @@ func (s *Supervisor) rename(id, name string) error {
 	s.save(e)
 	s.emit(e.rec, "rename", 0)
 	return nil
+}
+
+// resize sets the size of the terminal of running container id.
+func (s *Supervisor) resize(id string, width, height uint16) error {
+	e, err := s.entry(id)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	c := e.c
+	s.mu.Unlock()
+	if c == nil {
+		return runtime.Classify(runtime.ErrConflict, fmt.Errorf("resize %s: the container is not running", e.rec.Name))
+	}
+	return c.ResizeTTY(width, height)
 }
 
 // ParseSignal reads "SIGTERM", "TERM" or "15"; "" is def.

@@ -22,7 +22,7 @@ const (
 	OpRestart = "restart"
 	OpRemove  = "remove"
 	OpRename  = "rename"
-	OpWrite   = "stdin" // not used yet: stdin of attached containers
+	OpResize  = "resize"
 	OpEvents  = "events"
 )
 
@@ -36,6 +36,9 @@ type Request struct {
 	Name    string                 `json:",omitempty"`
 	Force   bool                   `json:",omitempty"`
 	Volumes bool                   `json:",omitempty"`
+	// Width and Height are a terminal's size in characters, for OpResize.
+	Width  uint16 `json:",omitempty"`
+	Height uint16 `json:",omitempty"`
 }
 
 // Response answers a Request. Class carries the runtime error class so errors.Is works across

@@ -219,6 +219,8 @@ func (s *Supervisor) handle(ctx context.Context, req Request) (string, error) {
 		return req.ID, s.remove(req.ID, req.Force, req.Volumes)
 	case OpRename:
 		return req.ID, s.rename(req.ID, req.Name)
+	case OpResize:
+		return req.ID, s.resize(req.ID, req.Width, req.Height)
 	}
 	return "", runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("unknown operation %q", req.Op))
 }
