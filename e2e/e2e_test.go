@@ -653,6 +653,19 @@ services:
 			if r := p.Comp("exec", "-T", "app", "sh", "-c", "exit 3"); r.ExitCode != 3 {
 				t.Errorf("exec of `exit 3` exits %d, want 3", r.ExitCode)
 			}
+
+			// exec -d returns while its command runs on: it waits for a file exec makes next.
+			p.MustComp("exec", "-d", "app", "sh", "-c", "while [ ! -e /tmp/go ]; do sleep 0.02; done; echo ran > /tmp/done")
+			p.MustComp("exec", "-T", "app", "touch", "/tmp/go")
+			e2e.Eventually(t, 10*time.Second, 50*time.Millisecond, func() error {
+				if r := p.CompQuiet("exec", "-T", "app", "cat", "/tmp/done"); r.ExitCode != 0 || r.Stdout != "ran\n" {
+					return fmt.Errorf("/tmp/done: exit %d, %q", r.ExitCode, r.Stdout)
+				}
+				return nil
+			})
+			// A detached command still running does not keep the container from stopping.
+			p.MustComp("exec", "-d", "app", "sleep", "300")
+			p.MustComp("down", "-t", "1")
 		},
 	},
 	{

@@ -420,9 +420,6 @@ func (r *Runtime) Exec(ctx context.Context, id string, spec runtime.ExecSpec) (i
 	if err != nil {
 		return -1, err
 	}
-	if spec.Detach {
-		return -1, runtime.Classify(runtime.ErrNotImplemented, errors.New("exec -d is not supported by the embedded runtime yet"))
-	}
 	c := toContainer(rec)
 	if c.State != runtime.StateRunning {
 		return -1, runtime.Classify(runtime.ErrConflict, fmt.Errorf("container %s is not running", rec.Name))
@@ -436,7 +433,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, spec runtime.ExecSpec) (i
 		return -1, err
 	}
 	p := container.Process{Args: spec.Cmd, Env: append(proc.Env, spec.Env...), Cwd: proc.Cwd, User: proc.User,
-		Tty: spec.Tty, Stdin: spec.Stdin, Stdout: spec.Stdout, Stderr: spec.Stderr}
+		Tty: spec.Tty, Stdin: spec.Stdin, Stdout: spec.Stdout, Stderr: spec.Stderr, Detach: spec.Detach}
 	if spec.WorkingDir != "" {
 		p.Cwd = spec.WorkingDir
 	}

@@ -69,6 +69,10 @@ type Process struct {
 	// other reader or writer is served through a pipe by a goroutine.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
+	// Detach (Manager.Exec only) returns once the process runs, without waiting for it: its
+	// streams are /dev/null and it has no terminal, since nothing of this process serves them
+	// after it exits.
+	Detach bool
 }
 
 // ResolveProcess applies Docker's rules to build a container's process from its spec and its

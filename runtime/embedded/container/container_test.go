@@ -566,6 +566,20 @@ func TestExec(t *testing.T) {
 	if _, err := m.Exec(context.Background(), "no-such-container", Process{Args: []string{"true"}}); !errors.Is(err, runtime.ErrNotFound) {
 		t.Fatalf("Exec in a missing container: %v, want ErrNotFound", err)
 	}
+
+	// Detached: Exec returns while the process still runs (it waits for the flag file).
+	code, err = m.Exec(context.Background(), c.ID(), Process{Detach: true, Stdout: &out,
+		Args: []string{"sh", "-c", `while [ ! -e /tmp/go ]; do sleep 0.02; done; echo done > /tmp/done`}})
+	if err != nil || code != 0 {
+		t.Fatalf("Exec detached: %d, %v; want 0", code, err)
+	}
+	if _, err := m.Exec(context.Background(), c.ID(), Process{Args: []string{"touch", "/tmp/go"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the detached process to write /tmp/done", func() bool {
+		code, _ := m.Exec(context.Background(), c.ID(), Process{Args: []string{"test", "-e", "/tmp/done"}})
+		return code == 0
+	})
 }
 
 func TestLoadReattachesAfterTheStarterIsGone(t *testing.T) {

@@ -213,6 +213,7 @@ func (m *Manager) Load(id string) (*Container, error) {
 // p.Env is the environment of the container's PID 1; p.Cwd defaults to "/". Exec waits for
 // the process (and its output) to end and returns its exit code (128+n for signal n); when
 // ctx ends first, the process is killed. A missing command gives 127 and a CommandError.
+// With p.Detach it returns 0 once the process runs, and leaves it running.
 func (m *Manager) Exec(ctx context.Context, id string, p Process) (int, error) {
 	if len(p.Args) == 0 {
 		return -1, runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("exec in %s: no command", id))
@@ -241,6 +242,9 @@ func (m *Manager) Exec(ctx context.Context, id string, p Process) (int, error) {
 	if p.Cwd == "" {
 		p.Cwd = "/"
 	}
+	if p.Detach {
+		p.Tty, p.Stdin, p.Stdout, p.Stderr = false, nil, nil, nil
+	}
 	lp := &libcontainer.Process{
 		Args:             p.Args,
 		Env:              p.Env,
@@ -266,6 +270,13 @@ func (m *Manager) Exec(ctx context.Context, id string, p Process) (int, error) {
 		_, _ = lp.Wait()
 		streams.wait()
 		return -1, fmt.Errorf("exec in %s: %w", id, err)
+	}
+	if p.Detach {
+		// It outlives this process, as `runc exec -d` does, and is reaped by the host's init
+		// once reparented. Until then it is ours to reap: the container's PID 1 cannot finish
+		// exiting while a process of its namespace is an unreaped zombie.
+		go func() { _, _ = lp.Wait() }()
+		return 0, nil
 	}
 
 	done := make(chan struct{})
