@@ -119,7 +119,7 @@ func checkSupported(spec runtime.ContainerSpec) error {
 	switch {
 	case spec.NetworkMode == "bridge":
 		return runtime.Classify(runtime.ErrNotImplemented, errors.New(
-			"network_mode: bridge is not supported by the embedded runtime yet (issue 4): set network_mode: host or none, or use --runtime docker"))
+			"network_mode: bridge (Docker's default bridge network) is not supported by the embedded runtime: leave network_mode out to use the project's default network, or use --runtime docker"))
 	case len(spec.Ports) > 0 && !bridged(spec) && spec.NetworkMode != "host":
 		return runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf(
 			"published ports need a network: network_mode %q has none", spec.NetworkMode))
