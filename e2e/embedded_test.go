@@ -225,3 +225,56 @@ services:
 		return nil
 	})
 }
+
+// What the embedded runtime cannot do (an IPv6 network, Docker's default bridge) stops `up`
+// before it creates anything: no network, volume or container of the project is left.
+func TestEmbeddedRefusesUnsupportedBeforeCreatingAnything(t *testing.T) {
+	e2e.RequireRuntime(t, "embedded")
+	for _, tc := range []struct{ what, compose, says string }{
+		{"an IPv6 network", `
+services:
+  web:
+    image: ${REGISTRY}/busybox:latest
+    networks: [plain, v6]
+    volumes: [data:/data]
+networks:
+  plain: {}
+  v6:
+    enable_ipv6: true
+    ipam:
+      config:
+        - subnet: fd00:c0:ff::/64
+volumes:
+  data: {}
+`, "IPv6"},
+		{"network_mode: bridge", `
+services:
+  db:
+    image: ${REGISTRY}/busybox:latest
+    volumes: [data:/data]
+  web:
+    image: ${REGISTRY}/busybox:latest
+    network_mode: bridge
+volumes:
+  data: {}
+`, "network_mode: bridge"},
+	} {
+		t.Run(tc.what, func(t *testing.T) {
+			p := e2e.NewProject(t, "embedded", "refuses "+tc.what, tc.compose)
+			r := p.Comp("up", "-d")
+			if r.ExitCode == 0 || !strings.Contains(r.Stderr, tc.says) {
+				t.Fatalf("up: exit %d, want an error about %s:\n%s", r.ExitCode, tc.says, r.Stderr)
+			}
+			if cs := p.PS(true); len(cs) != 0 {
+				t.Errorf("containers were created: %+v", cs)
+			}
+			if out := p.MustComp("volume", "ls").Stdout; strings.Contains(out, p.Name) {
+				t.Errorf("a volume was created:\n%s", out)
+			}
+			nets, _ := os.ReadFile(filepath.Join(e2e.StateRoot, "networks", "networks.json"))
+			if strings.Contains(string(nets), p.Name) {
+				t.Errorf("a network was created: %s", nets)
+			}
+		})
+	}
+}

@@ -112,6 +112,14 @@ type TerminalResizer interface {
 	ResizeTerminal(ctx context.Context, id string, width, height uint16) error
 }
 
+// SpecChecker is implemented by runtimes that support only part of what a compose file can
+// ask for. comp asks about every container and network a plan would create before it creates
+// anything, so that an unsupported one stops `up` before anything changes.
+type SpecChecker interface {
+	CheckContainerSpec(spec ContainerSpec) error
+	CheckNetworkSpec(spec NetworkSpec) error
+}
+
 // ImagePruner is implemented by runtimes that can remove unused, untagged images.
 type ImagePruner interface {
 	PruneImages(ctx context.Context) ([]string, error)

@@ -111,6 +111,11 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions, service string
 		return err
 	}
 	defer rt.Close()
+	if checker, ok := rt.(runtime.SpecChecker); ok {
+		if err := checker.CheckContainerSpec(spec); err != nil {
+			return fmt.Errorf("service %q: %w", s.Name, err)
+		}
+	}
 	if err := startDependencies(ctx, g, o, p, s, rt, spec.Name); err != nil || g.dryRun {
 		return err
 	}
@@ -186,6 +191,9 @@ func startDependencies(ctx context.Context, g *globalOptions, o *runOptions, p *
 		return nil
 	}
 	if err := reconcile.CheckPorts(plan); err != nil {
+		return err
+	}
+	if err := reconcile.CheckSupported(plan, rt); err != nil {
 		return err
 	}
 	progress := g.newProgress("Running")

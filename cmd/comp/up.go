@@ -258,6 +258,9 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, services []strin
 	if err := reconcile.CheckPorts(plan); err != nil {
 		return err
 	}
+	if err := reconcile.CheckSupported(plan, rt); err != nil {
+		return err
+	}
 	for _, w := range plan.Warnings {
 		progress.Warn(w)
 	}

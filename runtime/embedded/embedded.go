@@ -20,6 +20,7 @@ import (
 	"github.com/comp-dev/comp/runtime/embedded/core"
 	"github.com/comp-dev/comp/runtime/embedded/image"
 	"github.com/comp-dev/comp/runtime/embedded/logfile"
+	"github.com/comp-dev/comp/runtime/embedded/network"
 	"github.com/comp-dev/comp/runtime/embedded/state"
 	"github.com/comp-dev/comp/runtime/embedded/supervisor"
 	"github.com/comp-dev/comp/runtime/embedded/volume"
@@ -406,6 +407,21 @@ func (r *Runtime) copyTerminal(ctx context.Context, rec *state.Record, ttyOut *o
 		}
 	}()
 	return func() error { return <-finished }
+}
+
+// CheckContainerSpec refuses what the embedded runtime cannot do with spec (see
+// supervisor.CheckSupported), before comp creates anything.
+func (r *Runtime) CheckContainerSpec(spec runtime.ContainerSpec) error {
+	if err := supervisor.CheckSupported(spec); err != nil {
+		return fmt.Errorf("container %s: %w", spec.Name, err)
+	}
+	return nil
+}
+
+// CheckNetworkSpec refuses a network the embedded runtime cannot make (see
+// network.CheckSpec), before comp creates anything.
+func (r *Runtime) CheckNetworkSpec(spec runtime.NetworkSpec) error {
+	return network.CheckSpec(spec)
 }
 
 // ResizeTerminal sets the size of a running container's terminal, through its supervisor

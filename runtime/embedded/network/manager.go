@@ -146,22 +146,37 @@ func (r *record) info() Info {
 	}
 }
 
+// CheckSpec refuses what Create cannot make of spec (another driver, IPv6, a malformed MTU or
+// subnet) without touching anything, so that comp can ask before it creates any object.
+func CheckSpec(spec runtime.NetworkSpec) error {
+	if err := state.CheckName("network", spec.Name); err != nil {
+		return err
+	}
+	if spec.Driver != "" && spec.Driver != "bridge" {
+		return runtime.Classify(runtime.ErrInvalidArgument,
+			fmt.Errorf("create network %s: driver %q is not supported by the embedded runtime (only bridge)", spec.Name, spec.Driver))
+	}
+	if spec.EnableIPv6 {
+		return runtime.Classify(runtime.ErrNotImplemented,
+			fmt.Errorf("create network %s: IPv6 (enable_ipv6) is not supported by the embedded runtime yet: leave it out, or use --runtime docker", spec.Name))
+	}
+	if _, err := parseMTU(spec.DriverOpts); err != nil {
+		return fmt.Errorf("create network %s: %w", spec.Name, err)
+	}
+	if _, err := ipv4Pool(spec.IPAM); err != nil {
+		return fmt.Errorf("create network %s: %w", spec.Name, err)
+	}
+	return nil
+}
+
 // Create makes network spec.Name: a bridge with its gateway address up, and the rules that
 // masquerade its traffic leaving the host (unless Internal) and isolate it from other comp
 // networks. The subnet is spec.IPAM's first IPv4 pool, else the first /24 of DefaultPool that
 // overlaps no route of the host and no other comp network. Creating an existing network
 // rebuilds what is missing (after a reboot, a firewall reload) and returns it.
 func (m *Manager) Create(spec runtime.NetworkSpec) (Info, error) {
-	if err := state.CheckName("network", spec.Name); err != nil {
+	if err := CheckSpec(spec); err != nil {
 		return Info{}, err
-	}
-	if spec.Driver != "" && spec.Driver != "bridge" {
-		return Info{}, runtime.Classify(runtime.ErrInvalidArgument,
-			fmt.Errorf("create network %s: driver %q is not supported by the embedded runtime (only bridge)", spec.Name, spec.Driver))
-	}
-	if spec.EnableIPv6 {
-		return Info{}, runtime.Classify(runtime.ErrNotImplemented,
-			fmt.Errorf("create network %s: IPv6 is not supported by the embedded runtime yet", spec.Name))
 	}
 	mtu, err := parseMTU(spec.DriverOpts)
 	if err != nil {

@@ -257,10 +257,16 @@ func TestCreateRefusesWhatItCannotDo(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			if err := CheckSpec(c.spec); !errors.Is(err, c.want) {
+				t.Errorf("CheckSpec: %v, want %v (comp asks it before creating anything)", err, c.want)
+			}
 			if _, err := m.Create(c.spec); !errors.Is(err, c.want) {
 				t.Errorf("err = %v, want %v", err, c.want)
 			}
 		})
+	}
+	if err := CheckSpec(runtime.NetworkSpec{Name: "x", IPAM: runtime.IPAM{Pools: []runtime.IPAMPool{{Subnet: "10.99.0.0/24"}}}}); err != nil {
+		t.Errorf("CheckSpec of a network Create makes: %v", err)
 	}
 	if infos, _ := m.List(); len(infos) != 0 {
 		t.Errorf("refused networks were recorded: %v", infos)

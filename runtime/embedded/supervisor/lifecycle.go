@@ -37,7 +37,7 @@ func (s *Supervisor) create(spec runtime.ContainerSpec) (string, error) {
 		return "", runtime.Classify(runtime.ErrInvalidArgument,
 			fmt.Errorf("create container %s: it is not labelled with project %s", spec.Name, s.project))
 	}
-	if err := checkSupported(spec); err != nil {
+	if err := CheckSupported(spec); err != nil {
 		return "", fmt.Errorf("create container %s: %w", spec.Name, err)
 	}
 	img, err := s.images.Get(spec.Image)
@@ -114,15 +114,30 @@ func (s *Supervisor) create(spec runtime.ContainerSpec) (string, error) {
 	return id, nil
 }
 
-// checkSupported refuses what the embedded runtime cannot do yet, before anything is made.
-func checkSupported(spec runtime.ContainerSpec) error {
-	switch {
-	case spec.NetworkMode == "bridge":
+// CheckSupported refuses what the embedded runtime cannot do (yet) with spec, without touching
+// anything: create calls it, and so does comp for every container of a plan before it creates
+// any object (runtime.SpecChecker).
+func CheckSupported(spec runtime.ContainerSpec) error {
+	switch mode := spec.NetworkMode; {
+	case mode == "bridge":
 		return runtime.Classify(runtime.ErrNotImplemented, errors.New(
 			"network_mode: bridge (Docker's default bridge network) is not supported by the embedded runtime: leave network_mode out to use the project's default network, or use --runtime docker"))
-	case len(spec.Ports) > 0 && !bridged(spec) && spec.NetworkMode != "host":
+	case mode != "" && mode != "host" && mode != "none" && !strings.HasPrefix(mode, "container:"):
+		return runtime.Classify(runtime.ErrNotImplemented, fmt.Errorf("network_mode %q is not supported by the embedded runtime yet", mode))
+	case len(spec.Ports) > 0 && !bridged(spec) && mode != "host":
 		return runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf(
-			"published ports need a network: network_mode %q has none", spec.NetworkMode))
+			"published ports need a network: network_mode %q has none", mode))
+	}
+	for _, m := range spec.Mounts {
+		if m.Type != runtime.MountBind && m.Type != runtime.MountVolume && m.Type != runtime.MountTmpfs {
+			return runtime.Classify(runtime.ErrNotImplemented, fmt.Errorf("mount type %q is not supported by the embedded runtime", m.Type))
+		}
+	}
+	for _, p := range spec.Ports {
+		if proto := strings.ToLower(p.Protocol); proto != "" && proto != "tcp" && proto != "udp" {
+			return runtime.Classify(runtime.ErrNotImplemented,
+				fmt.Errorf("port %d/%s: only tcp and udp are supported by the embedded runtime", p.ContainerPort, proto))
+		}
 	}
 	return nil
 }
