@@ -15,7 +15,7 @@ func TestCheckSupported(t *testing.T) {
 		want error // nil: supported
 	}{
 		{"a service on the project's network", runtime.ContainerSpec{Networks: bridged,
-			Ports: []runtime.PortSpec{{ContainerPort: 80, Protocol: "tcp"}},
+			Ports:  []runtime.PortSpec{{ContainerPort: 80, Protocol: "tcp"}},
 			Mounts: []runtime.Mount{{Type: runtime.MountVolume, Target: "/data"}, {Type: runtime.MountTmpfs, Target: "/tmp"}}}, nil},
 		{"network_mode: host with ports", runtime.ContainerSpec{NetworkMode: "host",
 			Ports: []runtime.PortSpec{{ContainerPort: 80}}}, nil},
