@@ -187,9 +187,16 @@ func (p *Project) runWith(stdin io.Reader, args ...string) Result {
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	err = cmd.Run()
 	r.Stdout, r.Stderr = readAll(stdout), readAll(stderr)
+	r.setExit(err, ctx.Err() != nil)
+	return r
+}
+
+// setExit records how a command ended: its exit code, or why it has none (killed after
+// CallTimeout, or err when it could not run).
+func (r *Result) setExit(err error, timedOut bool) {
 	var exit *exec.ExitError
 	switch {
-	case ctx.Err() != nil:
+	case timedOut:
 		r.Err = fmt.Errorf("killed after %v", CallTimeout)
 	case errors.As(err, &exit):
 		r.ExitCode = exit.ExitCode()
@@ -198,7 +205,6 @@ func (p *Project) runWith(stdin io.Reader, args ...string) Result {
 	default:
 		r.ExitCode = 0
 	}
-	return r
 }
 
 // outputFiles creates the two files a command writes to; closeFiles removes them.

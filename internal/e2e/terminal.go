@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,6 +22,7 @@ type Terminal struct {
 	t      testing.TB
 	cmd    *exec.Cmd
 	master *os.File
+	ctx    context.Context // ends after CallTimeout, killing comp
 	cancel context.CancelFunc
 
 	mu      sync.Mutex
@@ -62,7 +62,7 @@ func (p *Project) StartTerminal(args ...string) *Terminal {
 		master.Close()
 		p.t.Fatalf("start comp %s: %v", strings.Join(full, " "), err)
 	}
-	term := &Terminal{t: p.t, cmd: cmd, master: master, cancel: cancel,
+	term := &Terminal{t: p.t, cmd: cmd, master: master, ctx: ctx, cancel: cancel,
 		changed: make(chan struct{}), read: make(chan struct{})}
 	go term.readAll()
 	p.t.Cleanup(func() {
@@ -161,15 +161,7 @@ func (term *Terminal) Wait() Result {
 	case <-time.After(5 * time.Second): // a leftover process holding the slave: report anyway
 	}
 	r := Result{Args: term.cmd.Args[1:], Stdout: term.Output(), ExitCode: -1}
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		r.ExitCode = exit.ExitCode()
-	case err != nil:
-		r.Err = err
-	default:
-		r.ExitCode = 0
-	}
+	r.setExit(err, term.ctx.Err() != nil)
 	term.t.Log(r.String())
 	return r
 }
