@@ -138,29 +138,54 @@ func (c *Client) Call(ctx context.Context, req Request) (string, error) {
 	return resp.ID, resp.err()
 }
 
-// Events streams the project's container events until ctx ends.
+// Events streams the project's container events until ctx ends. It returns once the
+// supervisor has acknowledged the subscription, so that no event after the call is missed:
+// a follower lists the containers after subscribing, and a container that dies between the
+// two would otherwise never be seen to die.
 func (c *Client) Events(ctx context.Context) (<-chan runtime.Event, <-chan error) {
 	events := make(chan runtime.Event)
 	errs := make(chan error, 1)
+	fail := func(err error) (<-chan runtime.Event, <-chan error) {
+		errs <- err
+		close(events)
+		close(errs)
+		return events, errs
+	}
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	if err := json.NewEncoder(conn).Encode(Request{Op: OpEvents}); err != nil {
+		conn.Close()
+		return fail(err)
+	}
+	br := bufio.NewReader(conn)
+	dec := json.NewDecoder(br)
+	var first []runtime.Event
+	_ = conn.SetReadDeadline(time.Now().Add(subscribeTimeout))
+	var ev runtime.Event
+	switch err := dec.Decode(&ev); {
+	case err == nil && ev.Action == eventsSubscribed:
+	case err == nil:
+		first = append(first, ev) // a supervisor of an older comp: no acknowledgment
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		dec = json.NewDecoder(br) // likewise, and no event yet; the failed decoder is spent
+	default:
+		conn.Close()
+		return fail(runtime.Classify(runtime.ErrUnavailable, fmt.Errorf("events of project %s: %w", c.project, err)))
+	}
+	_ = conn.SetReadDeadline(time.Time{})
 	go func() {
 		defer close(events)
 		defer close(errs)
-		conn, err := c.dial(ctx)
-		if err != nil {
-			errs <- err
-			return
-		}
 		defer conn.Close()
 		stop := context.AfterFunc(ctx, func() { conn.Close() })
 		defer stop()
-		if err := json.NewEncoder(conn).Encode(Request{Op: OpEvents}); err != nil {
-			errs <- err
-			return
-		}
-		dec := json.NewDecoder(bufio.NewReader(conn))
 		for {
-			var ev runtime.Event
-			if err := dec.Decode(&ev); err != nil {
+			var ev runtime.Event // fresh: decoding into a used one would merge its Labels
+			if len(first) > 0 {
+				ev, first = first[0], nil
+			} else if err := dec.Decode(&ev); err != nil {
 				if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
 					errs <- runtime.Classify(runtime.ErrUnavailable, fmt.Errorf("events of project %s: %w", c.project, err))
 				}
@@ -175,3 +200,7 @@ func (c *Client) Events(ctx context.Context) (<-chan runtime.Event, <-chan error
 	}()
 	return events, errs
 }
+
+// subscribeTimeout bounds the wait for the acknowledgment of an events subscription, which a
+// supervisor of an older comp does not send.
+var subscribeTimeout = 2 * time.Second

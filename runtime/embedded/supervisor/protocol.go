@@ -26,6 +26,10 @@ const (
 	OpEvents  = "events"
 )
 
+// eventsSubscribed is the Action of the first message on an OpEvents connection: the
+// subscription is in place, and every later event reaches the client.
+const eventsSubscribed = "comp:subscribed"
+
 // Request is one call to the supervisor.
 type Request struct {
 	Op      string

@@ -235,6 +235,9 @@ func (s *Supervisor) streamEvents(ctx context.Context, conn net.Conn, enc *json.
 		delete(s.subs, ch)
 		s.mu.Unlock()
 	}()
+	if err := enc.Encode(runtime.Event{Action: eventsSubscribed}); err != nil {
+		return
+	}
 	// The client hangs up by closing: notice it even when no event comes.
 	gone := make(chan struct{})
 	go func() {
