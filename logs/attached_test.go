@@ -112,3 +112,38 @@ func TestFollowReadsAttachedStream(t *testing.T) {
 		t.Errorf("got %q, want %q", out, want)
 	}
 }
+
+// When a container restarts after its attached stream, the follower reads the new run from
+// the log. The attached lines carry the time comp read them, which can come before the time
+// the engine's log gives the same line (the engine timestamps the log copy separately): the
+// log must still not print the attached lines again.
+func TestFollowResumesAfterAnAttachedStreamWithoutRepeating(t *testing.T) {
+	e := newFakeEngine()
+	web := e.add("web", 1, runtime.StateRunning)
+	read := time.Now().UTC()
+	e.emitAt(web, read.Add(50*time.Millisecond), "attempt 1") // logged after comp read it
+	ended := make(chan struct{})
+	a := NewAttached()
+	a.Add(context.Background(), web, func(sink func(runtime.LogLine)) error {
+		sink(runtime.LogLine{Stream: runtime.Stdout, Text: "attempt 1", Time: read})
+		<-ended // the engine ends an attach when the run ends
+		return nil
+	})
+	f := startFollow(t, e, FollowOptions{Tail: TailAll, UntilAllExit: true, ExitGrace: 10 * time.Millisecond,
+		Attached: a.Take}, Options{Prefix: true})
+	waitFor(t, f.out, "web-1  | attempt 1\n")
+	e.die(web, 1, true)
+	e.start(web)
+	close(ended)
+	waitFor(t, f.out, "web-1 exited with code 1 (restarting)\n")
+	e.emit(web, "attempt 2")
+	waitFor(t, f.out, "web-1  | attempt 2\n")
+	e.die(web, 1, false)
+	if err := f.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	want := "web-1  | attempt 1\nweb-1 exited with code 1 (restarting)\nweb-1  | attempt 2\nweb-1 exited with code 1\n"
+	if out := f.out.String(); out != want {
+		t.Errorf("got %q, want %q", out, want)
+	}
+}

@@ -160,9 +160,17 @@ type followed struct {
 // position is a point in a container's output: the time of the last printed line and how
 // many printed lines carry exactly that time. The count makes resuming exact even when a
 // burst of lines shares one timestamp.
+//
+// After an attached stream, the point is a count instead: attached lines carry the time comp
+// read them, which can come before the time the engine's log gives the same line (it
+// timestamps its copy separately), so a time would print them again. The attached stream
+// began before the container's first start, so the log's first attached lines are exactly
+// what it printed.
 type position struct {
 	at time.Time
 	n  int
+	// attached counts the lines an attached stream printed, from the container's first.
+	attached int
 }
 
 func (p *position) advance(t time.Time) {
@@ -375,22 +383,36 @@ func (f *follower) start(t *followed) {
 			t.floor = later(t.floor, time.Now())
 		}
 	}
-	skip := 0
-	if !t.pos.at.IsZero() && !t.pos.at.Before(t.floor) {
+	skip, skipFirst := 0, 0
+	switch {
+	case t.pos.attached > 0 && t.floor.IsZero():
+		opts.Since, skipFirst = time.Time{}, t.pos.attached
+	case !t.pos.at.IsZero() && !t.pos.at.Before(t.floor):
 		opts.Since, skip = t.pos.at, t.pos.n
 	}
 	t.streaming = true
 	id, name, pos := t.c.ID, t.name, t.pos
 	read := func(sink func(runtime.LogLine)) error { return f.src.Logs(f.ctx, id, opts, sink) }
+	fromAttached := false
 	if f.opts.Attached != nil {
 		if attached, ok := f.opts.Attached(id); ok {
 			// Everything the run printed, as it printed it: no line to skip by time.
-			opts.Since, skip = time.Time{}, 0
+			opts.Since, skip, skipFirst, fromAttached = time.Time{}, 0, 0, true
+			pos = position{}
 			read = func(sink func(runtime.LogLine)) error { return attached(f.ctx, sink) }
 		}
 	}
 	f.wg.Go(func() {
 		err := read(func(l runtime.LogLine) {
+			if skipFirst > 0 {
+				skipFirst--
+				return
+			}
+			if fromAttached {
+				f.printer.Line(name, l)
+				pos.attached++
+				return
+			}
 			if !l.Time.IsZero() && !opts.Since.IsZero() {
 				// The backend's Since may be coarser than a nanosecond: drop what was printed.
 				if l.Time.Before(opts.Since) {
@@ -403,6 +425,7 @@ func (f *follower) start(t *followed) {
 			}
 			f.printer.Line(name, l)
 			pos.advance(l.Time)
+			pos.attached = 0 // past the attached lines: the log's times position from here
 		})
 		select {
 		case f.ended <- streamEnd{id: id, pos: pos, err: err}:
