@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"slices"
 	"testing"
 
 	"github.com/comp-dev/comp/runtime"
@@ -167,6 +168,7 @@ services:
   sidecar:
     image: busybox
     network_mode: service:web
+    volumes_from: ["web:ro", "container:external", "container:other:rw"]
 volumes:
   data:
 networks:
@@ -213,7 +215,11 @@ networks:
 		t.Errorf("entrypoint %q command %q: want the image's", spec.Entrypoint, spec.Command)
 	}
 	sidecar, _ := p.GetService("sidecar")
-	if s, _ := p.ContainerSpec(sidecar, ContainerOptions{Number: 1}); s.NetworkMode != "container:demo-web-1" {
+	s, _ := p.ContainerSpec(sidecar, ContainerOptions{Number: 1})
+	if s.NetworkMode != "container:demo-web-1" {
 		t.Errorf("network_mode service:web = %q", s.NetworkMode)
+	}
+	if want := []string{"container:demo-web-1:ro", "container:external", "container:other:rw"}; !slices.Equal(s.VolumesFrom, want) {
+		t.Errorf("volumes_from = %q, want %q", s.VolumesFrom, want)
 	}
 }

@@ -248,11 +248,11 @@ func (p *Project) mounts(s types.ServiceConfig) ([]runtime.Mount, []string) {
 	}
 	var from []string
 	for _, vf := range s.VolumesFrom {
-		ref, mode, _ := strings.Cut(vf, ":")
-		if strings.HasPrefix(ref, "container:") {
+		if strings.HasPrefix(vf, "container:") {
 			from = append(from, vf)
 			continue
 		}
+		ref, mode, _ := strings.Cut(vf, ":")
 		name := ref
 		if dep, err := p.GetService(ref); err == nil {
 			name = ContainerName(p.Name, dep, 1)
