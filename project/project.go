@@ -144,6 +144,29 @@ func validate(p *types.Project) error {
 				return fmt.Errorf("services.%s.network_mode: service %q is not defined", s.Name, dep)
 			}
 		}
+		for _, vf := range s.VolumesFrom {
+			if err := validVolumesFrom(p, vf); err != nil {
+				return fmt.Errorf("services.%s.volumes_from: %q: %w", s.Name, vf, err)
+			}
+		}
+	}
+	return nil
+}
+
+// validVolumesFrom checks one volumes_from entry: "SERVICE[:MODE]" or "container:NAME[:MODE]",
+// MODE being ro or rw.
+func validVolumesFrom(p *types.Project, vf string) error {
+	ref, mode, _ := strings.Cut(vf, ":")
+	if name, ok := strings.CutPrefix(vf, "container:"); ok {
+		ref, mode, _ = strings.Cut(name, ":")
+		if ref == "" {
+			return errors.New("no container name after container:")
+		}
+	} else if _, err := p.GetService(ref); err != nil {
+		return fmt.Errorf("service %q is not defined (use container:NAME for a container outside the project)", ref)
+	}
+	if mode != "" && mode != "ro" && mode != "rw" {
+		return fmt.Errorf("the mode must be ro or rw, not %q", mode)
 	}
 	return nil
 }

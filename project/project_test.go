@@ -38,6 +38,9 @@ func TestLoadRefusesBadInput(t *testing.T) {
 		{"container_name with scale", "services:\n  web:\n    image: busybox\n    container_name: w\n    scale: 2\n", []string{"container_name", "web"}},
 		{"no image and no build", "services:\n  web:\n    command: [sh]\n", []string{`"web"`, "image"}},
 		{"a git URL build context", "services:\n  web:\n    build: https://github.com/example/app.git\n", []string{"build.context", "clone it"}},
+		{"a volumes_from mode", "services:\n  a:\n    image: busybox\n  web:\n    image: busybox\n    volumes_from: [\"a:xx\"]\n", []string{"services.web.volumes_from", `"a:xx"`, "ro or rw"}},
+		{"a volumes_from container mode", "services:\n  web:\n    image: busybox\n    volumes_from: [\"container:c:rx\"]\n", []string{"services.web.volumes_from", "ro or rw"}},
+		{"volumes_from an unknown service", "services:\n  web:\n    image: busybox\n    volumes_from: [db]\n", []string{"volumes_from", `"db"`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
