@@ -499,6 +499,31 @@ services:
     scale: 2
 `,
 				stderr: "container_name",
+			}, {
+				what: "volumes_from a container that does not exist",
+				compose: `
+services:
+  a:
+    image: ${REGISTRY}/busybox:latest
+    volumes: [data:/data]
+  web:
+    image: ${REGISTRY}/busybox:latest
+    volumes_from: ["container:no-such-container-anywhere"]
+volumes:
+  data: {}
+`,
+				stderr: "services.web.volumes_from",
+			}, {
+				what: "a volumes_from mode",
+				compose: `
+services:
+  a:
+    image: ${REGISTRY}/busybox:latest
+  web:
+    image: ${REGISTRY}/busybox:latest
+    volumes_from: ["a:xx"]
+`,
+				stderr: "ro or rw",
 			}} {
 				p.Write(c.compose)
 				r := p.Comp("up", "-d")
@@ -520,6 +545,9 @@ services:
 `)
 			if cs := p.PS(true); len(cs) != 0 {
 				t.Errorf("rejected ups created containers: %+v", cs)
+			}
+			if out := p.MustComp("volume", "ls").Stdout; strings.Contains(out, p.Name) {
+				t.Errorf("rejected ups created volumes:\n%s", out)
 			}
 			if p.Runtime == "docker" {
 				for _, kind := range []string{"container", "network", "volume"} {

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/comp-dev/comp/planner"
-	"github.com/comp-dev/comp/runtime"
 )
 
 // CheckPorts fails when a fixed host port that a new container publishes is already taken on
@@ -54,27 +53,4 @@ func probe(proto, addr string) error {
 		return err
 	}
 	return l.Close()
-}
-
-// CheckSupported asks rt, when it is a runtime.SpecChecker, about every container and network
-// plan would create, so that one it cannot make stops `up` before anything is created rather
-// than half-way.
-func CheckSupported(plan *planner.Plan, rt runtime.Runtime) error {
-	checker, ok := rt.(runtime.SpecChecker)
-	if !ok {
-		return nil
-	}
-	for _, st := range plan.Steps {
-		switch {
-		case st.NetworkSpec != nil && st.Action == planner.CreateNetwork:
-			if err := checker.CheckNetworkSpec(*st.NetworkSpec); err != nil {
-				return err
-			}
-		case st.Spec != nil && (st.Action == planner.CreateContainer || st.Action == planner.RecreateContainer):
-			if err := checker.CheckContainerSpec(*st.Spec); err != nil {
-				return fmt.Errorf("service %q: %w", st.Service, err)
-			}
-		}
-	}
-	return nil
 }

@@ -1,7 +1,9 @@
 package reconcile
 
 import (
+	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/comp-dev/comp/planner"
@@ -53,5 +55,39 @@ func TestCheckSupportedAsksAboutWhatThePlanCreates(t *testing.T) {
 	// A runtime that is no SpecChecker supports everything it is asked.
 	if err := CheckSupported(plan(v6, bridge), newFake()); err != nil {
 		t.Errorf("a runtime without checks: %v", err)
+	}
+}
+
+func TestCheckReferencesNeedsTheContainersSpecsName(t *testing.T) {
+	rt := newFake()
+	rt.containers["external"] = runtime.Container{ID: "external", Name: "external"}
+	create := func(service string, spec runtime.ContainerSpec) *planner.Step {
+		spec.Name = "p-" + service + "-1"
+		return &planner.Step{Action: planner.CreateContainer, Service: service, Spec: &spec}
+	}
+	db := create("db", runtime.ContainerSpec{})
+	for _, tc := range []struct {
+		what  string
+		plan  []*planner.Step
+		extra []runtime.ContainerSpec
+		want  string // "" for no error
+	}{
+		{"a container the plan creates", []*planner.Step{db, create("web", runtime.ContainerSpec{VolumesFrom: []string{"container:p-db-1:ro"}})}, nil, ""},
+		{"a container that exists", []*planner.Step{create("web", runtime.ContainerSpec{NetworkMode: "container:external", IPC: "container:external"})}, nil, ""},
+		{"a missing volumes_from source", []*planner.Step{db, create("web", runtime.ContainerSpec{VolumesFrom: []string{"container:nope:rw"}})}, nil,
+			`service "web": volumes_from container:nope: no such container (services.web.volumes_from)`},
+		{"a missing network_mode container", []*planner.Step{create("web", runtime.ContainerSpec{NetworkMode: "container:gone"})}, nil,
+			`service "web": network_mode container:gone: no such container (services.web.network_mode)`},
+		{"run's one-off on a missing pid container", nil,
+			[]runtime.ContainerSpec{{Name: "p-web-run-1", Labels: map[string]string{runtime.LabelService: "web"}, PID: "container:gone"}},
+			`service "web": pid container:gone: no such container (services.web.pid)`},
+	} {
+		err := CheckReferences(context.Background(), &planner.Plan{Steps: tc.plan}, rt, tc.extra...)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.what, err)
+		case tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want)):
+			t.Errorf("%s: %v, want %q", tc.what, err, tc.want)
+		}
 	}
 }

@@ -111,12 +111,7 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions, service string
 		return err
 	}
 	defer rt.Close()
-	if checker, ok := rt.(runtime.SpecChecker); ok {
-		if err := checker.CheckContainerSpec(spec); err != nil {
-			return fmt.Errorf("service %q: %w", s.Name, err)
-		}
-	}
-	if err := startDependencies(ctx, g, o, p, s, rt, spec.Name); err != nil || g.dryRun {
+	if err := startDependencies(ctx, g, o, p, s, rt, &spec); err != nil || g.dryRun {
 		return err
 	}
 	if img, err := rt.InspectImage(ctx, spec.Image); err == nil {
@@ -171,7 +166,7 @@ func loadForRun(ctx context.Context, g *globalOptions, service string, noDeps bo
 // service's own containers, then waits for the conditions service puts on its dependencies.
 // With --dry-run it prints the plan instead.
 func startDependencies(ctx context.Context, g *globalOptions, o *runOptions, p *project.Project, s types.ServiceConfig,
-	rt runtime.Runtime, oneoff string) error {
+	rt runtime.Runtime, oneoff *runtime.ContainerSpec) error {
 
 	obs, err := reconcile.Observe(ctx, rt, p.Name, p)
 	if err != nil {
@@ -187,13 +182,10 @@ func startDependencies(ctx context.Context, g *globalOptions, o *runOptions, p *
 	plan = withoutServiceContainers(plan, s.Name)
 	if g.dryRun {
 		fmt.Fprint(g.streams.Out, plan.String())
-		fmt.Fprintf(g.streams.Out, "%s %s  %s (one-off)\n", planner.KindContainer, oneoff, planner.CreateContainer)
+		fmt.Fprintf(g.streams.Out, "%s %s  %s (one-off)\n", planner.KindContainer, oneoff.Name, planner.CreateContainer)
 		return nil
 	}
-	if err := reconcile.CheckPorts(plan); err != nil {
-		return err
-	}
-	if err := reconcile.CheckSupported(plan, rt); err != nil {
+	if err := reconcile.Preflight(ctx, plan, rt, *oneoff); err != nil {
 		return err
 	}
 	progress := g.newProgress("Running")

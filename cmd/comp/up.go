@@ -255,10 +255,7 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, services []strin
 			return err
 		}
 	}
-	if err := reconcile.CheckPorts(plan); err != nil {
-		return err
-	}
-	if err := reconcile.CheckSupported(plan, rt); err != nil {
+	if err := reconcile.Preflight(ctx, plan, rt); err != nil {
 		return err
 	}
 	for _, w := range plan.Warnings {
