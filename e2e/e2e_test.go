@@ -691,9 +691,17 @@ services:
 				}
 				return nil
 			})
-			// A detached command still running does not keep the container from stopping.
+			// A detached command still running does not keep the container from stopping, and
+			// down leaves nothing of it.
 			p.MustComp("exec", "-d", "app", "sleep", "300")
+			running := p.PS(true)
+			if p.Runtime == "embedded" && len(embeddedHeld(running)) == 0 {
+				t.Fatal("the leak check sees nothing of the running container: it cannot catch a leak")
+			}
 			p.MustComp("down", "-t", "1")
+			if left := embeddedHeld(running); p.Runtime == "embedded" && len(left) > 0 {
+				t.Errorf("down left behind:\n%s", strings.Join(left, "\n"))
+			}
 		},
 	},
 	{
@@ -864,4 +872,14 @@ services:
 		t.Errorf("up with no engine: exit %d:\n%s", r.ExitCode, r.Stderr)
 	}
 	p.Env = nil
+}
+
+// embeddedHeld lists what the embedded runtime holds of containers: mounts, cgroups,
+// processes (a detached exec's too), state and folders (e2e.EmbeddedLeftovers).
+func embeddedHeld(containers []e2e.Container) []string {
+	var ids []string
+	for _, c := range containers {
+		ids = append(ids, c.ID)
+	}
+	return e2e.EmbeddedLeftovers(ids)
 }
