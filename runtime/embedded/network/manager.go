@@ -149,24 +149,31 @@ func (r *record) info() Info {
 // CheckSpec refuses what Create cannot make of spec (another driver, IPv6, a malformed MTU or
 // subnet) without touching anything, so that comp can ask before it creates any object.
 func CheckSpec(spec runtime.NetworkSpec) error {
+	_, _, err := parseSpec(spec)
+	return err
+}
+
+// parseSpec checks spec as CheckSpec does and returns its MTU (0: the default) and its pool
+// (nil: one from DefaultPool).
+func parseSpec(spec runtime.NetworkSpec) (mtu int, p *pool, err error) {
 	if err := state.CheckName("network", spec.Name); err != nil {
-		return err
+		return 0, nil, err
 	}
 	if spec.Driver != "" && spec.Driver != "bridge" {
-		return runtime.Classify(runtime.ErrInvalidArgument,
+		return 0, nil, runtime.Classify(runtime.ErrInvalidArgument,
 			fmt.Errorf("create network %s: driver %q is not supported by the embedded runtime (only bridge)", spec.Name, spec.Driver))
 	}
 	if spec.EnableIPv6 {
-		return runtime.Classify(runtime.ErrNotImplemented,
+		return 0, nil, runtime.Classify(runtime.ErrNotImplemented,
 			fmt.Errorf("create network %s: IPv6 (enable_ipv6) is not supported by the embedded runtime yet: leave it out, or use --runtime docker", spec.Name))
 	}
-	if _, err := parseMTU(spec.DriverOpts); err != nil {
-		return fmt.Errorf("create network %s: %w", spec.Name, err)
+	if mtu, err = parseMTU(spec.DriverOpts); err != nil {
+		return 0, nil, fmt.Errorf("create network %s: %w", spec.Name, err)
 	}
-	if _, err := ipv4Pool(spec.IPAM); err != nil {
-		return fmt.Errorf("create network %s: %w", spec.Name, err)
+	if p, err = ipv4Pool(spec.IPAM); err != nil {
+		return 0, nil, fmt.Errorf("create network %s: %w", spec.Name, err)
 	}
-	return nil
+	return mtu, p, nil
 }
 
 // Create makes network spec.Name: a bridge with its gateway address up, and the rules that
@@ -175,16 +182,9 @@ func CheckSpec(spec runtime.NetworkSpec) error {
 // overlaps no route of the host and no other comp network. Creating an existing network
 // rebuilds what is missing (after a reboot, a firewall reload) and returns it.
 func (m *Manager) Create(spec runtime.NetworkSpec) (Info, error) {
-	if err := CheckSpec(spec); err != nil {
+	mtu, pool, err := parseSpec(spec)
+	if err != nil {
 		return Info{}, err
-	}
-	mtu, err := parseMTU(spec.DriverOpts)
-	if err != nil {
-		return Info{}, fmt.Errorf("create network %s: %w", spec.Name, err)
-	}
-	pool, err := ipv4Pool(spec.IPAM)
-	if err != nil {
-		return Info{}, fmt.Errorf("create network %s: %w", spec.Name, err)
 	}
 
 	release, err := m.lock()
