@@ -18,13 +18,13 @@ import (
 	"github.com/comp-dev/comp/runtime"
 	"github.com/comp-dev/comp/runtime/embedded/container"
 	"github.com/comp-dev/comp/runtime/embedded/core"
+	"github.com/comp-dev/comp/runtime/embedded/fsutil"
 	"github.com/comp-dev/comp/runtime/embedded/image"
 	"github.com/comp-dev/comp/runtime/embedded/logfile"
 	"github.com/comp-dev/comp/runtime/embedded/network"
 	"github.com/comp-dev/comp/runtime/embedded/state"
 	"github.com/comp-dev/comp/runtime/embedded/supervisor"
 	"github.com/comp-dev/comp/runtime/embedded/volume"
-	"golang.org/x/sys/unix"
 )
 
 // Version is the embedded runtime's version, shown by `comp version`.
@@ -279,7 +279,7 @@ func (r *Runtime) Attach(ctx context.Context, id string, streams runtime.AttachS
 	var ttyOut *os.File
 	if streams.Tty {
 		// Opened before the start, which looks for a reader to tee the terminal's bytes to.
-		if ttyOut, err = openFIFO(filepath.Join(r.layout.Container(rec.ID), "ttyout")); err != nil {
+		if ttyOut, err = fsutil.OpenFIFO(filepath.Join(r.layout.Container(rec.ID), "ttyout")); err != nil {
 			return nil, fmt.Errorf("attach to %s: %w", rec.Name, err)
 		}
 	}
@@ -321,7 +321,7 @@ func (r *Runtime) Attach(ctx context.Context, id string, streams runtime.AttachS
 // keeps no data once nobody has it open, so input that ends before the start is held until the
 // container has started.
 func (r *Runtime) forwardStdin(ctx context.Context, id string, in io.Reader) error {
-	fifo, err := openFIFO(filepath.Join(r.layout.Container(id), "stdin"))
+	fifo, err := fsutil.OpenFIFO(filepath.Join(r.layout.Container(id), "stdin"))
 	if err != nil {
 		return fmt.Errorf("attach stdin: %w", err)
 	}
@@ -359,15 +359,6 @@ func waitStarted(ctx context.Context, state func() string) {
 		case <-time.After(wait):
 		}
 	}
-}
-
-// openFIFO opens the FIFO at path (making it first) for reading and writing, which does not
-// wait for the other side.
-func openFIFO(path string) (*os.File, error) {
-	if err := unix.Mkfifo(path, 0o600); err != nil && !errors.Is(err, os.ErrExist) {
-		return nil, err
-	}
-	return os.OpenFile(path, os.O_RDWR, 0)
 }
 
 // copyTerminal copies the terminal's bytes that the supervisor tees into ttyOut to

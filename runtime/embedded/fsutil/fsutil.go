@@ -1,5 +1,6 @@
-// Package fsutil holds the file-system steps that the embedded runtime's image unpacker and
-// builder share, where doing them in the wrong order loses permissions.
+// Package fsutil holds file-system steps that several parts of the embedded runtime share: the
+// image unpacker's and builder's (where doing them in the wrong order loses permissions), and
+// the FIFOs of containers' streams, which the supervisor and comp both open.
 package fsutil
 
 import (

@@ -17,6 +17,7 @@ import (
 
 	"github.com/comp-dev/comp/runtime"
 	"github.com/comp-dev/comp/runtime/embedded/container"
+	"github.com/comp-dev/comp/runtime/embedded/fsutil"
 	"github.com/comp-dev/comp/runtime/embedded/logfile"
 	"github.com/comp-dev/comp/runtime/embedded/state"
 	"github.com/comp-dev/comp/runtime/embedded/volume"
@@ -362,11 +363,7 @@ func (s *Supervisor) run(e *entry) (retErr error) {
 // openStdin opens (making it first) the container's stdin FIFO for reading and writing: the
 // container reads from it, and it never sees end of file.
 func openStdin(dir string) (*os.File, error) {
-	path := filepath.Join(dir, "stdin")
-	if err := unix.Mkfifo(path, 0o600); err != nil && !errors.Is(err, os.ErrExist) {
-		return nil, err
-	}
-	return os.OpenFile(path, os.O_RDWR, 0)
+	return fsutil.OpenFIFO(filepath.Join(dir, "stdin"))
 }
 
 // openStdinOnce opens (making it first) the container's stdin FIFO for reading only, so that
@@ -375,7 +372,7 @@ func openStdin(dir string) (*os.File, error) {
 // the container reads end of file at once, as Docker's closed stdin.
 func openStdinOnce(dir string) (*os.File, error) {
 	path := filepath.Join(dir, "stdin")
-	if err := unix.Mkfifo(path, 0o600); err != nil && !errors.Is(err, os.ErrExist) {
+	if err := fsutil.MakeFIFO(path); err != nil {
 		return nil, err
 	}
 	// Non-blocking, or open would wait for a writer; the container then reads blocking.
