@@ -1,0 +1,175 @@
+package supervisor
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/comp-dev/comp/runtime"
+	"github.com/comp-dev/comp/runtime/embedded/container"
+	"github.com/comp-dev/comp/runtime/embedded/state"
+	"github.com/comp-dev/comp/runtime/embedded/volume"
+)
+
+func (s *Supervisor) volumes() volume.Store { return volume.Store{Dir: s.layout.Volumes()} }
+
+// create records a new container: its image resolved, its name checked, its folder, FIFOs and
+// anonymous volumes made. Nothing runs yet.
+func (s *Supervisor) create(spec runtime.ContainerSpec) (string, error) {
+	if err := state.CheckName("container", spec.Name); err != nil {
+		return "", err
+	}
+	if spec.Labels[runtime.LabelProject] != s.project {
+		return "", runtime.Classify(runtime.ErrInvalidArgument,
+			fmt.Errorf("create container %s: it is not labelled with project %s", spec.Name, s.project))
+	}
+	if err := CheckSupported(spec); err != nil {
+		return "", fmt.Errorf("create container %s: %w", spec.Name, err)
+	}
+	img, err := s.images.Get(spec.Image)
+	if err != nil {
+		return "", fmt.Errorf("create container %s: image %s: %w", spec.Name, spec.Image, err)
+	}
+	// Names are unique across projects, as on Docker; the lock keeps two supervisors from
+	// taking one name at once.
+	release, err := state.Lock(filepath.Join(s.layout.Run, "names.lock"), true)
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	if other, taken, err := s.names.Owner(spec.Name); err != nil {
+		return "", fmt.Errorf("create container %s: %w", spec.Name, err)
+	} else if taken {
+		return "", runtime.Classify(runtime.ErrConflict,
+			fmt.Errorf("create container %s: the name is already in use by container %s", spec.Name, other[:min(12, len(other))]))
+	}
+	id := newID()
+	dir := s.layout.Container(id)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	for _, f := range []string{"stdout", "stderr"} {
+		if err := unix.Mkfifo(filepath.Join(dir, f), 0o600); err != nil {
+			os.RemoveAll(dir)
+			return "", fmt.Errorf("create container %s: %w", spec.Name, err)
+		}
+	}
+	rec := &state.Record{ID: id, Name: spec.Name, Created: time.Now().UTC(), Spec: spec,
+		ImageID: img.ID, Layers: img.Layers, State: state.Created}
+	if proc, err := container.ResolveProcess(spec, img.Config); err == nil {
+		rec.Command = strings.Join(proc.Args, " ")
+	}
+	// Anonymous volumes: mounts with no source, and the image's VOLUMEs nothing else covers.
+	covered := map[string]bool{}
+	for i, m := range rec.Spec.Mounts {
+		covered[m.Target] = true
+		if m.Type == runtime.MountVolume && m.Source == "" {
+			v, err := s.volumes().CreateAnonymous(nil)
+			if err != nil {
+				return "", err
+			}
+			rec.Spec.Mounts[i].Source = v.Name
+			rec.Anonymous = append(rec.Anonymous, v.Name)
+		}
+	}
+	inherited, err := s.volumesFrom(spec.VolumesFrom, covered)
+	if err != nil {
+		return "", fmt.Errorf("create container %s: %w", spec.Name, err)
+	}
+	rec.Spec.Mounts = append(rec.Spec.Mounts, inherited...)
+	for target := range img.Config.Volumes {
+		if covered[target] || rec.Spec.Tmpfs[target] != "" {
+			continue
+		}
+		v, err := s.volumes().CreateAnonymous(nil)
+		if err != nil {
+			return "", err
+		}
+		rec.Spec.Mounts = append(rec.Spec.Mounts, runtime.Mount{Type: runtime.MountVolume, Source: v.Name, Target: target})
+		rec.Anonymous = append(rec.Anonymous, v.Name)
+	}
+	if err := s.layout.WriteRecord(rec); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	e, err := s.entry(id)
+	if err != nil {
+		return "", err
+	}
+	s.emit(e.rec, "create", 0)
+	return id, nil
+}
+
+// CheckSupported refuses what the embedded runtime cannot do (yet) with spec, without touching
+// anything: create calls it, and so does comp for every container of a plan before it creates
+// any object (runtime.SpecChecker).
+func CheckSupported(spec runtime.ContainerSpec) error {
+	switch mode := spec.NetworkMode; {
+	case mode == "bridge":
+		return runtime.Classify(runtime.ErrNotImplemented, errors.New(
+			"network_mode: bridge (Docker's default bridge network) is not supported by the embedded runtime: leave network_mode out to use the project's default network, or use --runtime docker"))
+	case mode != "" && mode != "host" && mode != "none" && !strings.HasPrefix(mode, "container:"):
+		return runtime.Classify(runtime.ErrNotImplemented, fmt.Errorf("network_mode %q is not supported by the embedded runtime yet", mode))
+	case len(spec.Ports) > 0 && !bridged(spec) && mode != "host":
+		return runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf(
+			"published ports need a network: network_mode %q has none", mode))
+	}
+	for _, m := range spec.Mounts {
+		if m.Type != runtime.MountBind && m.Type != runtime.MountVolume && m.Type != runtime.MountTmpfs {
+			return runtime.Classify(runtime.ErrNotImplemented, fmt.Errorf("mount type %q is not supported by the embedded runtime", m.Type))
+		}
+	}
+	for _, p := range spec.Ports {
+		if proto := strings.ToLower(p.Protocol); proto != "" && proto != "tcp" && proto != "udp" {
+			return runtime.Classify(runtime.ErrNotImplemented,
+				fmt.Errorf("port %d/%s: only tcp and udp are supported by the embedded runtime", p.ContainerPort, proto))
+		}
+	}
+	return nil
+}
+
+// volumesFrom returns the volume and bind mounts of the containers refs name
+// ("container:NAME[:ro|rw]"), as Docker's --volumes-from does: at the same targets, read-only
+// with :ro, writable with :rw, else as the source has them. A target already in covered (the
+// container's own mounts win, as on Docker) is skipped; the rest are added to covered.
+func (s *Supervisor) volumesFrom(refs []string, covered map[string]bool) ([]runtime.Mount, error) {
+	var mounts []runtime.Mount
+	for _, ref := range refs {
+		name, mode, _ := strings.Cut(strings.TrimPrefix(ref, "container:"), ":")
+		if mode != "" && mode != "ro" && mode != "rw" {
+			return nil, runtime.Classify(runtime.ErrInvalidArgument,
+				fmt.Errorf("volumes_from %s: the mode must be ro or rw, not %q", ref, mode))
+		}
+		src, err := s.layout.Find(name)
+		if err != nil {
+			return nil, fmt.Errorf("volumes_from %s: %w", name, err)
+		}
+		for _, m := range src.Spec.Mounts {
+			if (m.Type != runtime.MountVolume && m.Type != runtime.MountBind) || covered[m.Target] {
+				continue
+			}
+			switch mode {
+			case "ro":
+				m.ReadOnly = true
+			case "rw":
+				m.ReadOnly = false
+			}
+			covered[m.Target] = true
+			mounts = append(mounts, m)
+		}
+	}
+	return mounts, nil
+}
+
+func newID() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

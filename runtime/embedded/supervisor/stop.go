@@ -1,0 +1,105 @@
+package supervisor
+
+import (
+	"fmt"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/comp-dev/comp/runtime"
+)
+
+// defaultStopTimeout is Docker's grace period before SIGKILL.
+const defaultStopTimeout = 10 * time.Second
+
+// stop stops container id: its stop signal, the grace period, then SIGKILL. A stopped
+// container is never brought back by its restart policy.
+func (s *Supervisor) stop(id string, timeout *time.Duration, signal string) error {
+	e, err := s.entry(id)
+	if err != nil {
+		return err
+	}
+	e.op.Lock()
+	defer e.op.Unlock()
+	s.cancelRestart(e)
+	s.mu.Lock()
+	c, exited := e.c, e.exited
+	e.rec.StoppedByUser = true
+	s.mu.Unlock()
+	if c == nil {
+		s.save(e)
+		return nil
+	}
+	sigName := signal
+	if sigName == "" {
+		sigName = e.rec.Spec.StopSignal
+	}
+	if sigName == "" {
+		// The image's STOPSIGNAL applies when the service sets none.
+		if img, err := s.images.Get(e.rec.ImageID); err == nil {
+			sigName = img.Config.StopSignal
+		}
+	}
+	sig, err := ParseSignal(sigName, syscall.SIGTERM)
+	if err != nil {
+		return err
+	}
+	grace := defaultStopTimeout
+	if e.rec.Spec.StopTimeout != nil {
+		grace = *e.rec.Spec.StopTimeout
+	}
+	if timeout != nil {
+		grace = *timeout
+	}
+	s.emit(e.rec, "kill", 0)
+	if err := c.Stop(sig, grace); err != nil {
+		return fmt.Errorf("stop container %s: %w", e.rec.Name, err)
+	}
+	<-exited
+	s.emit(e.rec, "stop", 0)
+	return nil
+}
+
+// kill sends a signal (default SIGKILL) to the container's PID 1.
+func (s *Supervisor) kill(id, signal string) error {
+	e, err := s.entry(id)
+	if err != nil {
+		return err
+	}
+	sig, err := ParseSignal(signal, syscall.SIGKILL)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	c := e.c
+	if c != nil && (sig == syscall.SIGKILL || sig == syscall.SIGTERM || sig == syscall.SIGINT) {
+		e.rec.StoppedByUser = true
+	}
+	s.mu.Unlock()
+	if c == nil {
+		return runtime.Classify(runtime.ErrConflict, fmt.Errorf("kill container %s: it is not running", e.rec.Name))
+	}
+	s.emit(e.rec, "kill", 0)
+	return c.Signal(sig)
+}
+
+// ParseSignal reads "SIGTERM", "TERM" or "15"; "" is def.
+func ParseSignal(name string, def syscall.Signal) (syscall.Signal, error) {
+	if name == "" {
+		return def, nil
+	}
+	var n int
+	if _, err := fmt.Sscanf(name, "%d", &n); err == nil && fmt.Sprint(n) == name {
+		return syscall.Signal(n), nil
+	}
+	up := strings.ToUpper(name)
+	if !strings.HasPrefix(up, "SIG") {
+		up = "SIG" + up
+	}
+	if sig := unix.SignalNum(up); sig != 0 {
+		return sig, nil
+	}
+	return 0, runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("invalid signal %q", name))
+}
