@@ -18,7 +18,7 @@ import (
 	"github.com/comp-dev/comp/runtime"
 	"github.com/comp-dev/comp/runtime/embedded/container"
 	"github.com/comp-dev/comp/runtime/embedded/core"
-	"github.com/comp-dev/comp/runtime/embedded/fsutil"
+	"github.com/comp-dev/comp/runtime/embedded/fifo"
 	"github.com/comp-dev/comp/runtime/embedded/image"
 	"github.com/comp-dev/comp/runtime/embedded/logfile"
 	"github.com/comp-dev/comp/runtime/embedded/network"
@@ -279,7 +279,7 @@ func (r *Runtime) Attach(ctx context.Context, id string, streams runtime.AttachS
 	var ttyOut *os.File
 	if streams.Tty {
 		// Opened before the start, which looks for a reader to tee the terminal's bytes to.
-		if ttyOut, err = fsutil.OpenFIFO(filepath.Join(r.layout.Container(rec.ID), "ttyout")); err != nil {
+		if ttyOut, err = fifo.Open(filepath.Join(r.layout.Container(rec.ID), "ttyout")); err != nil {
 			return nil, fmt.Errorf("attach to %s: %w", rec.Name, err)
 		}
 	}
@@ -321,17 +321,17 @@ func (r *Runtime) Attach(ctx context.Context, id string, streams runtime.AttachS
 // keeps no data once nobody has it open, so input that ends before the start is held until the
 // container has started.
 func (r *Runtime) forwardStdin(ctx context.Context, id string, in io.Reader) error {
-	fifo, err := fsutil.OpenFIFO(filepath.Join(r.layout.Container(id), "stdin"))
+	stdin, err := fifo.Open(filepath.Join(r.layout.Container(id), "stdin"))
 	if err != nil {
 		return fmt.Errorf("attach stdin: %w", err)
 	}
 	since := time.Now()
-	stop := context.AfterFunc(ctx, func() { fifo.Close() })
+	stop := context.AfterFunc(ctx, func() { stdin.Close() })
 	go func() {
 		defer stop()
-		_, _ = io.Copy(fifo, in)
+		_, _ = io.Copy(stdin, in)
 		waitStarted(ctx, func() string { return r.runState(ctx, id, since) })
-		fifo.Close()
+		stdin.Close()
 	}()
 	return nil
 }

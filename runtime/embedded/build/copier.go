@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/comp-dev/comp/runtime/embedded/fsutil"
+	"github.com/comp-dev/comp/runtime/embedded/image"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
@@ -198,7 +198,7 @@ func (c *copier) create(p string, r io.Reader, perm fs.FileMode, o owner, mtime 
 	if c.buf == nil {
 		c.buf = make([]byte, 128<<10)
 	}
-	if err := fsutil.FillOwned(f, r, c.buf, o.uid, o.gid, unixMode(perm)); err != nil {
+	if err := image.FillOwned(f, r, c.buf, o.uid, o.gid, unixMode(perm)); err != nil {
 		return err
 	}
 	return setTimes(dst, mtime)

@@ -18,8 +18,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/comp-dev/comp/runtime/embedded/fsutil"
-
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
 )
@@ -288,7 +286,7 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
 		if u.buf == nil {
 			u.buf = make([]byte, 128<<10)
 		}
-		if err := fsutil.FillOwned(f, r, u.buf, hdr.Uid, hdr.Gid, uint32(hdr.Mode&0o7777)); err != nil {
+		if err := FillOwned(f, r, u.buf, hdr.Uid, hdr.Gid, uint32(hdr.Mode&0o7777)); err != nil {
 			return err
 		}
 	case tar.TypeSymlink:

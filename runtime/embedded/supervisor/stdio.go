@@ -7,13 +7,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/comp-dev/comp/runtime/embedded/fsutil"
+	"github.com/comp-dev/comp/runtime/embedded/fifo"
 )
 
 // openStdin opens (making it first) the container's stdin FIFO for reading and writing: the
 // container reads from it, and it never sees end of file.
 func openStdin(dir string) (*os.File, error) {
-	return fsutil.OpenFIFO(filepath.Join(dir, "stdin"))
+	return fifo.Open(filepath.Join(dir, "stdin"))
 }
 
 // openStdinOnce opens (making it first) the container's stdin FIFO for reading only, so that
@@ -22,7 +22,7 @@ func openStdin(dir string) (*os.File, error) {
 // the container reads end of file at once, as Docker's closed stdin.
 func openStdinOnce(dir string) (*os.File, error) {
 	path := filepath.Join(dir, "stdin")
-	if err := fsutil.MakeFIFO(path); err != nil {
+	if err := fifo.Make(path); err != nil {
 		return nil, err
 	}
 	// Non-blocking, or open would wait for a writer; the container then reads blocking.

@@ -1,7 +1,4 @@
-// Package fsutil holds file-system steps that several parts of the embedded runtime share: the
-// image unpacker's and builder's (where doing them in the wrong order loses permissions), and
-// the FIFOs of containers' streams, which the supervisor and comp both open.
-package fsutil
+package image
 
 import (
 	"io"
@@ -13,7 +10,8 @@ import (
 // FillOwned copies r into f, a regular file just created and open for writing, then gives it
 // uid:gid and the permission bits mode (including setuid, setgid and sticky), and closes it —
 // also when it fails. chown comes before chmod because chown clears the setuid and setgid
-// bits. buf is the copy buffer, reused across files by the caller (nil allocates one).
+// bits. buf is the copy buffer, reused across files by the caller (nil allocates one). The
+// unpacker writes a layer's files with it, and so does the builder's copier.
 func FillOwned(f *os.File, r io.Reader, buf []byte, uid, gid int, mode uint32) error {
 	if _, err := io.CopyBuffer(f, r, buf); err != nil {
 		f.Close()
