@@ -14,6 +14,7 @@ import (
 
 	"github.com/comp-dev/comp/runtime"
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
+
 	// The cgroup managers need the device-rules driver registered, else: "cgroup manager is
 	// not configured to set device rules".
 	_ "github.com/opencontainers/cgroups/devices"
@@ -50,60 +51,61 @@ func NewManager(stateRoot string) (*Manager, error) {
 // exec'd (with Config.Init, once comp-init has started it), so that signals and /proc reflect
 // the user's command. A command missing from the image is a CommandError matching
 // ErrCommandNotFound (exit code 127); an ID in use is runtime.ErrConflict. Nothing is left
-// behind when Start fails.
+// behind when Start fails. Its errors do not say "start container": the caller, which knows
+// the container by the name its user gave, does.
 func (m *Manager) Start(cfg Config) (*Container, error) {
 	if cfg.Rootfs == "" || len(cfg.Process.Args) == 0 {
 		return nil, runtime.Classify(runtime.ErrInvalidArgument,
-			fmt.Errorf("start container %s: a rootfs and a command are needed", cfg.ID))
+			errors.New("a rootfs and a command are needed"))
 	}
 	if cfg.Process.Cwd == "" {
 		cfg.Process.Cwd = "/"
 	}
 	if !filepath.IsAbs(cfg.Process.Cwd) {
 		return nil, runtime.Classify(runtime.ErrInvalidArgument,
-			fmt.Errorf("start container %s: working directory %q is not absolute", cfg.ID, cfg.Process.Cwd))
+			fmt.Errorf("working directory %q is not absolute", cfg.Process.Cwd))
 	}
 	if cfg.Hostname == "" && cfg.Network != "host" {
 		cfg.Hostname = cfg.ID[:min(12, len(cfg.ID))] // Docker's default: the short ID
 	}
 	u, err := resolveUser(cfg.Rootfs, cfg.Process.User)
 	if err != nil {
-		return nil, runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("start container %s: %w", cfg.ID, err))
+		return nil, runtime.Classify(runtime.ErrInvalidArgument, err)
 	}
 	// Docker creates a missing working directory.
 	if err := pathrs.MkdirAll(cfg.Rootfs, cfg.Process.Cwd, 0o755); err != nil {
-		return nil, fmt.Errorf("start container %s: working directory %s: %w", cfg.ID, cfg.Process.Cwd, err)
+		return nil, fmt.Errorf("working directory %s: %w", cfg.Process.Cwd, err)
 	}
 
 	args := cfg.Process.Args
 	var initBin string
 	if cfg.Init {
 		if initBin, err = initBinary(); err != nil {
-			return nil, fmt.Errorf("start container %s: %w", cfg.ID, err)
+			return nil, err
 		}
 		// The init binary exists, so libcontainer cannot tell that the command does not.
 		if err := lookPathInRootfs(cfg.Rootfs, args[0], cfg.Process.Env, cfg.Mounts); err != nil {
-			return nil, fmt.Errorf("start container %s: %w", cfg.ID, err)
+			return nil, err
 		}
 		args = append([]string{initPath, "--"}, args...)
 	}
 
 	spec, err := buildSpec(&cfg, specUser(u), args, initBin)
 	if err != nil {
-		return nil, fmt.Errorf("start container %s: %w", cfg.ID, err)
+		return nil, err
 	}
 	lcfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{CgroupName: cfg.ID, Spec: spec})
 	if err != nil {
-		return nil, fmt.Errorf("start container %s: %w", cfg.ID, err)
+		return nil, err
 	}
 	if lcfg.Seccomp != nil {
 		if lcfg.Seccomp.Program, err = compiledSeccomp(lcfg.Seccomp); err != nil {
-			return nil, fmt.Errorf("start container %s: %w", cfg.ID, err)
+			return nil, err
 		}
 	}
 	if cfg.Network != "" && cfg.Network != "host" {
 		if err := loopbackUp(cfg.Network); err != nil {
-			return nil, fmt.Errorf("start container %s: %w", cfg.ID, err)
+			return nil, err
 		}
 	}
 
@@ -120,7 +122,7 @@ func (m *Manager) Start(cfg Config) (*Container, error) {
 	if err != nil {
 		// A failed start leaves the /comp parents of the cgroups it created.
 		m.removeCgroupParents()
-		return nil, fmt.Errorf("start container %s: %w", cfg.ID, err)
+		return nil, err
 	}
 	return newChild(m, lc, lp, streams), nil
 }
