@@ -78,7 +78,7 @@ func (r *Runtime) InspectContainer(ctx context.Context, idOrName string) (runtim
 // runtime.ErrConflict with the engine's message.
 func (r *Runtime) StartContainer(ctx context.Context, id string) error {
 	if err := r.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
-		return fmt.Errorf("start container %s: %w", id, classify(err))
+		return fmt.Errorf("start container %s: %w", r.describe(ctx, id), classify(err))
 	}
 	return nil
 }
@@ -96,7 +96,7 @@ func (r *Runtime) ResizeTerminal(ctx context.Context, id string, width, height u
 // timeout, else 10s), then kills.
 func (r *Runtime) StopContainer(ctx context.Context, id string, timeout *time.Duration) error {
 	if err := r.cli.ContainerStop(ctx, id, container.StopOptions{Timeout: seconds(timeout)}); err != nil {
-		return fmt.Errorf("stop container %s: %w", id, classify(err))
+		return fmt.Errorf("stop container %s: %w", r.describe(ctx, id), classify(err))
 	}
 	return nil
 }
@@ -104,7 +104,7 @@ func (r *Runtime) StopContainer(ctx context.Context, id string, timeout *time.Du
 // KillContainer sends signal (SIGKILL when empty) to the container's main process.
 func (r *Runtime) KillContainer(ctx context.Context, id string, signal string) error {
 	if err := r.cli.ContainerKill(ctx, id, signal); err != nil {
-		return fmt.Errorf("kill container %s: %w", id, classify(err))
+		return fmt.Errorf("kill container %s: %w", r.describe(ctx, id), classify(err))
 	}
 	return nil
 }
@@ -112,7 +112,7 @@ func (r *Runtime) KillContainer(ctx context.Context, id string, signal string) e
 // RestartContainer stops the container as StopContainer does, then starts it.
 func (r *Runtime) RestartContainer(ctx context.Context, id string, timeout *time.Duration) error {
 	if err := r.cli.ContainerRestart(ctx, id, container.StopOptions{Timeout: seconds(timeout)}); err != nil {
-		return fmt.Errorf("restart container %s: %w", id, classify(err))
+		return fmt.Errorf("restart container %s: %w", r.describe(ctx, id), classify(err))
 	}
 	return nil
 }
@@ -122,7 +122,7 @@ func (r *Runtime) RestartContainer(ctx context.Context, id string, timeout *time
 func (r *Runtime) RemoveContainer(ctx context.Context, id string, opts runtime.RemoveOptions) error {
 	err := r.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: opts.Force, RemoveVolumes: opts.Volumes})
 	if err != nil {
-		return fmt.Errorf("remove container %s: %w", id, classify(err))
+		return fmt.Errorf("remove container %s: %w", r.describe(ctx, id), classify(err))
 	}
 	return nil
 }
@@ -130,7 +130,7 @@ func (r *Runtime) RemoveContainer(ctx context.Context, id string, opts runtime.R
 // RenameContainer gives a container a new name.
 func (r *Runtime) RenameContainer(ctx context.Context, id string, newName string) error {
 	if err := r.cli.ContainerRename(ctx, id, newName); err != nil {
-		return fmt.Errorf("rename container %s to %s: %w", id, newName, classify(err))
+		return fmt.Errorf("rename container %s to %s: %w", r.describe(ctx, id), newName, classify(err))
 	}
 	return nil
 }
@@ -285,4 +285,16 @@ func parseTime(s string) time.Time {
 		return time.Time{}
 	}
 	return t
+}
+
+// describe names container id for an error message: by its name when the engine still knows
+// it (comp passes IDs, users know names), else as given. It costs a call only on failure.
+func (r *Runtime) describe(ctx context.Context, id string) string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	c, err := r.cli.ContainerInspect(ctx, id)
+	if err != nil || c.ContainerJSONBase == nil || c.Name == "" {
+		return id
+	}
+	return strings.TrimPrefix(c.Name, "/")
 }
