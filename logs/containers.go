@@ -9,19 +9,6 @@ import (
 	"github.com/comp-dev/comp/runtime"
 )
 
-// DisplayName is how the output names a container: its container_name when it has one, else
-// `<service>-<n>` for a container named `<project>-<service>-<n>`, else its name.
-func DisplayName(c runtime.Container) string {
-	if n := c.Labels[runtime.LabelContainerName]; n != "" {
-		return n
-	}
-	project, service, number := c.Labels[runtime.LabelProject], c.Labels[runtime.LabelService], c.Labels[runtime.LabelContainerNumber]
-	if service != "" && number != "" && c.Name == project+"-"+service+"-"+number {
-		return service + "-" + number
-	}
-	return c.Name
-}
-
 // wants tells whether labels belong to a container of the project and services followed.
 func (f *follower) wants(labels map[string]string) bool {
 	if f.opts.Project != "" && labels[runtime.LabelProject] != f.opts.Project {

@@ -198,12 +198,12 @@ func (f *follower) printAll() error {
 		return err
 	}
 	for _, c := range cs {
-		f.printer.Register(DisplayName(c))
+		f.printer.Register(runtime.DisplayName(c.Name, c.Labels))
 	}
 	opts := runtime.LogOptions{Tail: f.opts.Tail, Since: f.opts.Since, Until: f.opts.Until}
 	for _, c := range cs {
 		f.wg.Go(func() {
-			name := DisplayName(c)
+			name := runtime.DisplayName(c.Name, c.Labels)
 			err := f.src.Logs(f.ctx, c.ID, opts, func(l runtime.LogLine) { f.printer.Line(name, l) })
 			if err != nil {
 				f.fail(name, fmt.Errorf("logs of %s: %w", name, err))
@@ -312,7 +312,7 @@ func (f *follower) eventsEnded(err error) error {
 
 // add starts tracking c and gives it its color and column width.
 func (f *follower) add(c runtime.Container) *followed {
-	t := &followed{c: c, name: DisplayName(c), floor: f.opts.Since}
+	t := &followed{c: c, name: runtime.DisplayName(c.Name, c.Labels), floor: f.opts.Since}
 	f.containers[c.ID] = t
 	f.printer.Register(t.name)
 	return t

@@ -12,28 +12,6 @@ import (
 	"github.com/comp-dev/comp/runtime"
 )
 
-func TestDisplayName(t *testing.T) {
-	withContainerName := labels("p", "db", 1)
-	withContainerName[runtime.LabelContainerName] = "my-db"
-	tests := []struct {
-		name string
-		c    runtime.Container
-		want string
-	}{
-		{"a replica is service-n", runtime.Container{Name: "p-web-2", Labels: labels("p", "web", 2)}, "web-2"},
-		{"a container_name label wins", runtime.Container{Name: "my-db", Labels: withContainerName}, "my-db"},
-		{"a name not of the compose pattern shows whole", runtime.Container{Name: "legacy", Labels: labels("p", "web", 1)}, "legacy"},
-		{"a container without labels shows its name", runtime.Container{Name: "x"}, "x"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := DisplayName(tt.c); got != tt.want {
-				t.Errorf("got %q, want %q", got, tt.want)
-			}
-		})
-	}
-}
-
 func TestFollowWithoutFollowPrintsWhatThereIs(t *testing.T) {
 	tests := []struct {
 		name string

@@ -167,7 +167,7 @@ func (p *Printer) prefix(name string, s *stream) string {
 // fits FollowOptions.OnExit.
 func (p *Printer) Exited(c runtime.Container, code int) {
 	restarting := c.State == runtime.StateRestarting || c.State == runtime.StateRunning
-	p.Status(DisplayName(c), ExitStatus(code, restarting))
+	p.Status(runtime.DisplayName(c.Name, c.Labels), ExitStatus(code, restarting))
 }
 
 // ExitStatus is the status text Compose prints when a container exits: `exited with code N`,

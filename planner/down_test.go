@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/comp-dev/comp/runtime"
@@ -22,15 +23,20 @@ func TestDownRemovesDependentsFirstThenNetworksAndOnlyWithVolumesTheVolumes(t *t
 				proj = nil // the graph comes from the depends_on labels
 			}
 			plan := Down(proj, obs, DownOptions{Volumes: withVolumes})
-			db, api, web := plan.Step("Container:demo-db-1"), plan.Step("Container:demo-api-1"), plan.Step("Container:demo-web-1")
+			stop := func(name string) *Step { return plan.Find(KindContainer, name, StopContainer) }
+			db, api, web := stop("demo-db-1"), stop("demo-api-1"), stop("demo-web-1")
 			if !contains(db.After, api.ID) || !contains(api.After, web.ID) || len(web.After) != 0 {
-				t.Errorf("file=%v: db after %v, api after %v, web after %v", withFile, db.After, api.After, web.After)
+				t.Errorf("file=%v: db's stop after %v, api's after %v, web's after %v", withFile, db.After, api.After, web.After)
 			}
-			net := plan.Step("Network:demo_default")
+			// A removal waits only for its own container's stop, not for its dependents' removals.
+			if rm := plan.Find(KindContainer, "demo-db-1", RemoveContainer); !slices.Equal(rm.After, []string{db.ID}) {
+				t.Errorf("file=%v: db's removal after %v, want its stop", withFile, rm.After)
+			}
+			net := plan.Find(KindNetwork, "demo_default", RemoveNetwork)
 			if net == nil || len(net.After) != 3 {
 				t.Errorf("file=%v: network step %+v", withFile, net)
 			}
-			if vol := plan.Step("Volume:demo_data"); (vol != nil) != withVolumes {
+			if vol := plan.Find(KindVolume, "demo_data", RemoveVolume); (vol != nil) != withVolumes {
 				t.Errorf("volumes=%v: volume step %+v", withVolumes, vol)
 			}
 		}
@@ -50,13 +56,13 @@ networks:
 		Networks:   []runtime.Network{{Name: "shared", Labels: map[string]string{runtime.LabelNetwork: "outside"}}},
 	}
 	plan := Down(p, obs, DownOptions{})
-	if plan.Step("Network:shared") != nil {
+	if plan.Find(KindNetwork, "shared", RemoveNetwork) != nil {
 		t.Error("down removes an external network")
 	}
-	if plan.Step("Container:demo-old-1") != nil || len(plan.Warnings) != 1 {
-		t.Errorf("orphan handling: step %v, warnings %q", plan.Step("Container:demo-old-1"), plan.Warnings)
+	if plan.Find(KindContainer, "demo-old-1", RemoveContainer) != nil || len(plan.Warnings) != 1 {
+		t.Errorf("orphan handling: step %v, warnings %q", plan.Find(KindContainer, "demo-old-1", RemoveContainer), plan.Warnings)
 	}
-	if plan := Down(p, obs, DownOptions{RemoveOrphans: true}); plan.Step("Container:demo-old-1") == nil {
+	if plan := Down(p, obs, DownOptions{RemoveOrphans: true}); plan.Find(KindContainer, "demo-old-1", RemoveContainer) == nil {
 		t.Error("--remove-orphans keeps the orphan")
 	}
 }

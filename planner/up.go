@@ -41,68 +41,76 @@ type UpOptions struct {
 	// Build builds every service that has a build: section (--build); NoBuild builds none
 	// (--no-build). Otherwise a service with build: is built when its image is missing.
 	Build, NoBuild bool
-	// KnownServices are all services of the compose file, selected or not, enabled or not:
-	// containers of any other service are orphans. Nil means the project's services.
-	KnownServices []string
 	// Timeout is -t for stopping replaced or removed containers.
 	Timeout *time.Duration
+	// Wait adds, for every container the plan starts or keeps, a step that waits for it to be
+	// up (`up --wait`): running, healthy when it has a healthcheck, exited 0 when a dependent
+	// waits for it to complete.
+	Wait bool
+	// Exclude leaves the containers of this service out of the plan: `run` makes a one-off
+	// container of it instead, and leaves its replicas as they are.
+	Exclude string
 }
 
 // Up plans `up`: pulls of missing images, missing networks and volumes, and for each service the
 // containers to create, recreate, start, keep or remove, in dependency order.
 func Up(p *project.Project, obs Observed, opts UpOptions) (*Plan, error) {
+	plan, _, err := up(p, obs, opts)
+	return plan, err
+}
+
+// up is Up, which also returns what it learnt of the services' containers.
+func up(p *project.Project, obs Observed, opts UpOptions) (*Plan, *servicePlanner, error) {
 	g := ServiceGraph(p)
 	if err := g.CheckCycle(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if opts.ForceRecreate && opts.NoRecreate {
-		return nil, fmt.Errorf("--force-recreate and --no-recreate are incompatible")
+		return nil, nil, fmt.Errorf("--force-recreate and --no-recreate are incompatible")
 	}
 	for svc, n := range opts.Scale {
 		s, err := p.GetService(svc)
 		if err != nil {
-			return nil, fmt.Errorf("--scale %s=%d: no such service %q", svc, n, svc)
+			return nil, nil, fmt.Errorf("--scale %s=%d: no such service %q", svc, n, svc)
 		}
 		if n > 1 && s.ContainerName != "" {
-			return nil, fmt.Errorf("--scale %s=%d: services.%s has container_name %q, which must be unique: remove it to scale",
+			return nil, nil, fmt.Errorf("--scale %s=%d: services.%s has container_name %q, which must be unique: remove it to scale",
 				svc, n, svc, s.ContainerName)
 		}
 		if n < 0 {
-			return nil, fmt.Errorf("--scale %s=%d: the number of replicas cannot be negative", svc, n)
+			return nil, nil, fmt.Errorf("--scale %s=%d: the number of replicas cannot be negative", svc, n)
 		}
 	}
 	plan := &Plan{}
 	if err := planImages(p, obs, opts, plan); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := planNetworks(p, obs, plan); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := planVolumes(p, obs, plan); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	levels, err := g.Levels()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	containerSteps := map[string][]string{} // service -> its container step IDs
-	recreated := map[string]bool{}          // services with a recreated container
+	sp := &servicePlanner{p: p, obs: obs, opts: opts, plan: plan,
+		ready: map[string][]string{}, names: map[string][]string{}, recreated: map[string]bool{},
+		completed: completedDependencies(p)}
 	for _, level := range levels {
 		for _, name := range level {
 			s, err := p.GetService(name)
-			if err != nil {
-				continue // a dependency outside the selection
+			if err != nil || name == opts.Exclude {
+				continue // a dependency outside the selection, or run's own service
 			}
-			ids, rec, err := planService(p, s, obs, opts, plan, containerSteps, recreated)
-			if err != nil {
-				return nil, err
+			if err := sp.service(s); err != nil {
+				return nil, nil, err
 			}
-			containerSteps[name] = ids
-			recreated[name] = rec
 		}
 	}
 	planOrphans(p, obs, opts, plan)
-	return plan, nil
+	return plan, sp, nil
 }
 
 // ServiceGraph is the depends_on graph of the project's services, including the implicit
@@ -114,27 +122,10 @@ func ServiceGraph(p *project.Project) *Graph {
 		for d := range s.DependsOn {
 			ds = append(ds, d)
 		}
-		ds = append(ds, parents(s)...)
+		ds = append(ds, project.Parents(s)...)
 		deps[name] = unique(ds)
 	}
 	return NewGraph(deps)
-}
-
-// parents are the services whose container s shares a namespace or volumes with.
-func parents(s types.ServiceConfig) []string {
-	var ps []string
-	for _, mode := range []string{s.NetworkMode, s.Ipc, s.Pid} {
-		if strings.HasPrefix(mode, "service:") {
-			ps = append(ps, strings.TrimPrefix(mode, "service:"))
-		}
-	}
-	for _, vf := range s.VolumesFrom {
-		if !strings.HasPrefix(vf, "container:") {
-			ref, _, _ := strings.Cut(vf, ":")
-			ps = append(ps, ref)
-		}
-	}
-	return ps
 }
 
 func planImages(p *project.Project, obs Observed, opts UpOptions, plan *Plan) error {
@@ -239,65 +230,79 @@ func findVolume(vs []runtime.Volume, name string) *runtime.Volume {
 	return nil
 }
 
-// planService adds the steps of one service's containers and returns their IDs and whether any
-// container of the service is recreated.
-func planService(p *project.Project, s types.ServiceConfig, obs Observed, opts UpOptions, plan *Plan,
-	containerSteps map[string][]string, recreated map[string]bool) ([]string, bool, error) {
+// servicePlanner adds the steps of the services' containers, one service at a time,
+// dependencies first.
+type servicePlanner struct {
+	p    *project.Project
+	obs  Observed
+	opts UpOptions
+	plan *Plan
+	// ready holds, per service, the steps after which its containers are up (started, kept,
+	// restarted; created with --no-start): what its dependents wait for.
+	ready map[string][]string
+	// names holds, per service, the names of those containers, whose conditions the
+	// dependents wait on.
+	names map[string][]string
+	// recreated says which services have a container recreated.
+	recreated map[string]bool
+	// completed are the services that a dependent waits on to complete successfully.
+	completed map[string]bool
+}
 
+// service adds the steps of service s's containers.
+func (sp *servicePlanner) service(s types.ServiceConfig) error {
+	p, obs, opts, plan := sp.p, sp.obs, sp.opts, sp.plan
 	want := s.GetScale()
 	if n, ok := opts.Scale[s.Name]; ok {
 		want = n
 	}
 	hash, err := project.ConfigHash(s)
 	if err != nil {
-		return nil, false, err
+		return err
 	}
 	imageID := obs.Images[s.Image]
 
-	// What the new containers wait for: their networks, volumes, image, and the containers of
-	// the services they depend on.
-	var after []string
-	if st := plan.Step(KindImage + ":" + s.Image); st != nil {
-		after = append(after, st.ID)
+	// What a new container's creation waits for: its image, networks and volumes.
+	var created []string
+	for _, action := range []Action{PullImage, BuildImage} {
+		if st := plan.Find(KindImage, s.Image, action); st != nil {
+			created = append(created, st.ID)
+		}
 	}
 	for key := range s.Networks {
-		if st := plan.Step(KindNetwork + ":" + p.NetworkName(key)); st != nil {
-			after = append(after, st.ID)
+		if st := plan.Find(KindNetwork, p.NetworkName(key), CreateNetwork); st != nil {
+			created = append(created, st.ID)
 		}
 	}
 	for _, v := range s.Volumes {
 		if v.Type == types.VolumeTypeVolume && v.Source != "" {
-			if st := plan.Step(KindVolume + ":" + p.VolumeName(v.Source)); st != nil {
-				after = append(after, st.ID)
+			if st := plan.Find(KindVolume, p.VolumeName(v.Source), CreateVolume); st != nil {
+				created = append(created, st.ID)
 			}
 		}
 	}
-	deps := append(sortedKeys(s.DependsOn), parents(s)...)
-	parentRecreated := ""
-	for _, d := range unique(deps) {
-		after = append(after, containerSteps[d]...)
+	sort.Strings(created)
+	// What its start waits for: the containers of the services it depends on (whose
+	// conditions are its waits).
+	var started []string
+	for _, d := range unique(append(sortedKeys(s.DependsOn), project.Parents(s)...)) {
+		started = append(started, sp.ready[d]...)
 	}
-	for _, d := range parents(s) {
-		if recreated[d] {
+	parentRecreated := ""
+	for _, d := range project.Parents(s) {
+		if sp.recreated[d] {
 			parentRecreated = d
 		}
 	}
 	// depends_on restart: true restarts the dependent when its dependency is recreated.
 	restartFor := ""
 	for _, d := range sortedKeys(s.DependsOn) {
-		if s.DependsOn[d].Restart && recreated[d] {
+		if s.DependsOn[d].Restart && sp.recreated[d] {
 			restartFor = d
 			break
 		}
 	}
-	var waits []Wait
-	for _, d := range sortedKeys(s.DependsOn) {
-		if _, err := p.GetService(d); err != nil {
-			continue // not selected (--no-deps) or not required
-		}
-		dep := s.DependsOn[d]
-		waits = append(waits, Wait{Service: d, Condition: dep.Condition, Required: dep.Required})
-	}
+	waits := sp.dependencyWaits(s)
 
 	// The service's existing containers; out-of-date ones are removed first when scaling
 	// down, then the highest numbers, as Compose does.
@@ -318,20 +323,17 @@ func planService(p *project.Project, s types.ServiceConfig, obs Observed, opts U
 		return number(existing[i]) < number(existing[j])
 	})
 
-	var ids []string
-	anyRecreated := false
 	maxNumber := 0
 	for _, c := range existing {
 		if n := number(c); n > maxNumber {
 			maxNumber = n
 		}
 	}
+	after := append(append([]string(nil), created...), started...)
 	for i := range existing {
 		c := existing[i]
 		if i >= want {
-			plan.add(&Step{Action: RemoveContainer, Kind: KindContainer, Name: c.Name, Service: s.Name,
-				Number: number(c), Container: &c, Timeout: opts.Timeout,
-				Reason: fmt.Sprintf("scaled down to %d", want)})
+			removeContainer(plan, c, opts.Timeout, nil, fmt.Sprintf("scaled down to %d", want))
 			continue
 		}
 		reason := recreateReason(p, s, c, hash, imageID, parentRecreated, opts)
@@ -340,39 +342,140 @@ func planService(p *project.Project, s types.ServiceConfig, obs Observed, opts U
 		case reason != "":
 			spec, err := p.ContainerSpec(s, project.ContainerOptions{Number: n, ImageID: imageID, Replace: c.Name})
 			if err != nil {
-				return nil, false, err
+				return err
 			}
-			st := plan.add(&Step{Action: RecreateContainer, Kind: KindContainer, Name: c.Name, Service: s.Name,
-				Number: n, Container: &c, Spec: &spec, Start: !opts.NoStart, Waits: waits, After: after,
-				Timeout: opts.Timeout, Reason: reason})
-			ids = append(ids, st.ID)
-			anyRecreated = true
-		case c.State != runtime.StateRunning && c.State != runtime.StateRestarting && !opts.NoStart:
-			st := plan.add(&Step{Action: StartContainer, Kind: KindContainer, Name: c.Name, Service: s.Name,
-				Number: n, Container: &c, Start: true, Waits: waits, After: after, Reason: "container " + c.State})
-			ids = append(ids, st.ID)
+			sp.recreate(s, c, &spec, after, waits, reason)
+			sp.recreated[s.Name] = true
+		case !active(c) && !opts.NoStart:
+			st := plan.add(containerStep(StartContainer, c, "container "+c.State))
+			st.After, st.Waits = after, waits
+			sp.up(s, c.Name, st)
 		case restartFor != "" && !opts.NoStart:
-			st := plan.add(&Step{Action: RestartContainer, Kind: KindContainer, Name: c.Name, Service: s.Name,
-				Number: n, Container: &c, Start: true, Waits: waits, After: after, Timeout: opts.Timeout,
-				Reason: "dependency " + restartFor + " recreated"})
-			ids = append(ids, st.ID)
+			st := plan.add(containerStep(RestartContainer, c, "dependency "+restartFor+" recreated"))
+			st.After, st.Waits, st.Timeout = after, waits, opts.Timeout
+			sp.up(s, c.Name, st)
 		default:
-			st := plan.add(&Step{Action: KeepContainer, Kind: KindContainer, Name: c.Name, Service: s.Name,
-				Number: n, Container: &c, Waits: waits, After: after, Reason: "up to date"})
-			ids = append(ids, st.ID)
+			st := plan.add(containerStep(KeepContainer, c, "up to date"))
+			st.After = after
+			sp.up(s, c.Name, st)
 		}
 	}
 	for i := len(existing); i < want; i++ {
 		maxNumber++
 		spec, err := p.ContainerSpec(s, project.ContainerOptions{Number: maxNumber, ImageID: imageID})
 		if err != nil {
-			return nil, false, err
+			return err
 		}
-		st := plan.add(&Step{Action: CreateContainer, Kind: KindContainer, Name: spec.Name, Service: s.Name,
-			Number: maxNumber, Spec: &spec, Start: !opts.NoStart, Waits: waits, After: after, Reason: "not found"})
-		ids = append(ids, st.ID)
+		create := plan.add(&Step{Action: CreateContainer, Kind: KindContainer, Name: spec.Name, Service: s.Name,
+			Number: maxNumber, Spec: &spec, After: created, Reason: "not found"})
+		// A container whose configuration names another container (network_mode, ipc or
+		// pid container:, volumes_from, links) is created once that one runs, as the engine
+		// resolves the name at creation. Any other is created ahead, while its dependencies
+		// start, and only its start waits for them: Docker Compose too creates every
+		// container before it starts them in dependency order.
+		if len(spec.References()) > 0 || len(spec.Links) > 0 || opts.NoStart {
+			create.After = after
+		}
+		if opts.NoStart {
+			sp.up(s, spec.Name, create)
+			continue
+		}
+		st := plan.add(&Step{Action: StartContainer, Kind: KindContainer, Name: spec.Name, Service: s.Name,
+			Number: maxNumber, After: append([]string{create.ID}, started...), Waits: waits, Reason: "created"})
+		sp.up(s, spec.Name, st)
 	}
-	return ids, anyRecreated, nil
+	return nil
+}
+
+// recreate replaces container c of service s with a new one of spec, as named steps: stop
+// the old one, rename it out of the way, create the new one under its name, start it, then
+// remove the old one. A failure half-way leaves the old container, stopped under a temporary
+// name and with its anonymous volumes, which the next `up` removes once a new one is there.
+func (sp *servicePlanner) recreate(s types.ServiceConfig, c runtime.Container, spec *runtime.ContainerSpec, after []string, waits []Wait, reason string) {
+	plan, opts := sp.plan, sp.opts
+	stop := plan.add(containerStep(StopContainer, c, reason))
+	stop.After, stop.Timeout, stop.Recreating = after, opts.Timeout, true
+	prev := stop.ID
+	old := c
+	if c.Name == spec.Name {
+		// Docker Compose's temporary name: <short ID>_<name>.
+		old.Name = shortID(c.ID) + "_" + c.Name
+		rename := plan.add(containerStep(RenameContainer, c, reason))
+		rename.NewName, rename.After, rename.Recreating = old.Name, []string{prev}, true
+		prev = rename.ID
+	}
+	create := plan.add(&Step{Action: CreateContainer, Kind: KindContainer, Name: spec.Name, Service: s.Name,
+		Number: number(c), Spec: spec, After: []string{prev}, Reason: reason, Recreating: true})
+	ready := create
+	if !opts.NoStart {
+		ready = plan.add(&Step{Action: StartContainer, Kind: KindContainer, Name: spec.Name, Service: s.Name,
+			Number: create.Number, After: []string{create.ID}, Waits: waits, Reason: "recreated"})
+	}
+	remove := plan.add(containerStep(RemoveContainer, old, reason))
+	remove.After, remove.Recreating, remove.Force = []string{ready.ID}, true, true
+	sp.up(s, spec.Name, ready)
+}
+
+// up records that container name of service s is up once step st is done, and with --wait
+// adds the step that waits for its goal.
+func (sp *servicePlanner) up(s types.ServiceConfig, name string, st *Step) {
+	sp.ready[s.Name] = append(sp.ready[s.Name], st.ID)
+	sp.names[s.Name] = append(sp.names[s.Name], name)
+	if !sp.opts.Wait {
+		return
+	}
+	goal := ConditionUp
+	if sp.completed[s.Name] {
+		goal = types.ServiceConditionCompletedSuccessfully
+	}
+	sp.plan.add(&Step{Action: AwaitContainer, Kind: KindContainer, Name: name, Service: s.Name, Number: st.Number,
+		After: []string{st.ID}, Waits: []Wait{{Service: s.Name, Condition: goal, Required: true, Containers: []string{name}, Goal: true}}})
+}
+
+// dependencyWaits are the depends_on conditions of s on the selected services, each on the
+// containers of that service the plan keeps or starts.
+func (sp *servicePlanner) dependencyWaits(s types.ServiceConfig) []Wait {
+	var waits []Wait
+	for _, d := range sortedKeys(s.DependsOn) {
+		if _, err := sp.p.GetService(d); err != nil || d == sp.opts.Exclude {
+			continue // not selected (--no-deps) or not required
+		}
+		dep := s.DependsOn[d]
+		waits = append(waits, Wait{Service: d, Condition: dep.Condition, Required: dep.Required,
+			Containers: append([]string(nil), sp.names[d]...)})
+	}
+	return waits
+}
+
+// completedDependencies are the services of p that a dependent waits on with
+// service_completed_successfully: one-shots, expected to have exited 0.
+func completedDependencies(p *project.Project) map[string]bool {
+	out := map[string]bool{}
+	for _, s := range p.Services {
+		for dep, d := range s.DependsOn {
+			if d.Condition == types.ServiceConditionCompletedSuccessfully {
+				out[dep] = true
+			}
+		}
+	}
+	return out
+}
+
+// active tells a container that counts as running: running, paused or restarting, as the
+// engine's "running" flag does.
+func active(c runtime.Container) bool {
+	switch c.State {
+	case runtime.StateRunning, runtime.StatePaused, runtime.StateRestarting:
+		return true
+	}
+	return false
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
 }
 
 // recreateReason says why container c of service s must be recreated, or "" if it need not be.
@@ -407,37 +510,17 @@ func recreateReason(p *project.Project, s types.ServiceConfig, c runtime.Contain
 }
 
 func planOrphans(p *project.Project, obs Observed, opts UpOptions, plan *Plan) {
-	known := map[string]bool{}
-	if opts.KnownServices != nil {
-		for _, s := range opts.KnownServices {
-			known[s] = true
-		}
-	} else {
-		for _, name := range p.AllServices {
-			known[name] = true
-		}
-		for name := range p.Services {
-			known[name] = true
-		}
-	}
 	var orphans []string
-	for i := range obs.Containers {
-		c := obs.Containers[i]
-		if known[c.Labels[runtime.LabelService]] || c.Labels[runtime.LabelOneoff] == "True" {
-			continue
-		}
+	for _, c := range Orphans(p, obs.Containers) {
 		if opts.RemoveOrphans {
-			plan.add(&Step{Action: RemoveContainer, Kind: KindContainer, Name: c.Name, Service: c.Labels[runtime.LabelService],
-				Number: number(c), Container: &c, Timeout: opts.Timeout, Reason: "orphan"})
+			removeContainer(plan, c, opts.Timeout, nil, "orphan")
 			continue
 		}
 		orphans = append(orphans, c.Name)
 	}
 	if len(orphans) > 0 && !opts.IgnoreOrphans {
 		sort.Strings(orphans)
-		plan.Warnings = append(plan.Warnings, fmt.Sprintf("Found orphan containers ([%s]) for this project. If you removed or "+
-			"renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
-			strings.Join(orphans, " ")))
+		plan.Warnings = append(plan.Warnings, orphanWarning(orphans))
 	}
 }
 

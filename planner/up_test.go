@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,17 +12,24 @@ import (
 	"github.com/comp-dev/comp/runtime"
 )
 
-// load writes yaml as compose.yaml in a temporary folder named "demo" and loads it.
-func load(t *testing.T, yaml string) *project.Project {
+// writeCompose writes yaml as compose.yaml in a temporary folder named "demo".
+func writeCompose(t *testing.T, yaml string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "demo")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(yaml), 0o644); err != nil {
+	file := filepath.Join(dir, "compose.yaml")
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p, err := project.Load(context.Background(), project.Options{Files: []string{filepath.Join(dir, "compose.yaml")}})
+	return file
+}
+
+// load writes yaml as compose.yaml in a temporary folder named "demo" and loads it.
+func load(t *testing.T, yaml string) *project.Project {
+	t.Helper()
+	p, err := project.Load(context.Background(), project.Options{Files: []string{writeCompose(t, yaml)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,6 +72,13 @@ volumes:
   data:
 `
 
+// recreated is the summary of a recreate of running container name: stop, rename out of the
+// way, create, start, remove the old one (named <short ID>_<name>, its ID being name-id).
+func recreated(name string) string {
+	tmp := shortID(name+"-id") + "_" + name
+	return "Stop " + name + "\nRename " + name + "\nCreate " + name + "\nStart " + name + "\nRemove " + tmp
+}
+
 // summary renders a plan as "Action Name" lines, sorted as planned.
 func summary(plan *Plan) string {
 	var lines []string
@@ -99,7 +114,8 @@ func TestUp(t *testing.T) {
 			name: "creates everything from nothing, image first",
 			p:    p,
 			obs:  Observed{},
-			want: "Pull busybox\nCreateNetwork demo_default\nCreateVolume demo_data\nCreate demo-db-1\nCreate demo-api-1\nCreate demo-web-1",
+			want: "Pull busybox\nCreateNetwork demo_default\nCreateVolume demo_data\nCreate demo-db-1\nStart demo-db-1\n" +
+				"Create demo-api-1\nStart demo-api-1\nCreate demo-web-1\nStart demo-web-1",
 		},
 		{
 			name: "keeps running up-to-date containers",
@@ -120,14 +136,14 @@ func TestUp(t *testing.T) {
 			name:    "recreates only the service whose config changed and says which field",
 			p:       load(t, strings.Replace(chain, "ports: [\"8080:80\"]", "ports: [\"8081:80\"]", 1)),
 			obs:     world(all()),
-			want:    "Keep demo-db-1\nKeep demo-api-1\nRecreate demo-web-1",
+			want:    "Keep demo-db-1\nKeep demo-api-1\n" + recreated("demo-web-1"),
 			reasons: map[string]string{"demo-web-1": "config changed: ports"},
 		},
 		{
 			name:    "recreates when the image changed",
 			p:       p,
 			obs:     Observed{Containers: all(), Images: map[string]string{"busybox": "sha256:bbb"}, Networks: world(nil).Networks, Volumes: world(nil).Volumes},
-			want:    "Recreate demo-db-1\nRecreate demo-api-1\nRecreate demo-web-1",
+			want:    recreated("demo-db-1") + "\n" + recreated("demo-api-1") + "\n" + recreated("demo-web-1"),
 			reasons: map[string]string{"demo-db-1": "image changed"},
 		},
 		{
@@ -135,12 +151,12 @@ func TestUp(t *testing.T) {
 			p: load(t, strings.Replace(strings.Replace(chain, "image: busybox\n    volumes: [data:/data]", "image: busybox\n    environment: {X: \"2\"}\n    volumes: [data:/data]", 1),
 				"db: {condition: service_healthy}", "db: {condition: service_healthy, restart: true}", 1)),
 			obs:     world(all()),
-			want:    "Recreate demo-db-1\nRestart demo-api-1\nKeep demo-web-1",
+			want:    recreated("demo-db-1") + "\nRestart demo-api-1\nKeep demo-web-1",
 			reasons: map[string]string{"demo-api-1": "dependency db recreated"},
 		},
 		{
 			name: "force-recreate recreates all", p: p, obs: world(all()), opts: UpOptions{ForceRecreate: true},
-			want: "Recreate demo-db-1\nRecreate demo-api-1\nRecreate demo-web-1",
+			want: recreated("demo-db-1") + "\n" + recreated("demo-api-1") + "\n" + recreated("demo-web-1"),
 		},
 		{
 			name: "no-recreate keeps changed containers",
@@ -151,14 +167,14 @@ func TestUp(t *testing.T) {
 		{
 			name: "scale up numbers new replicas after the highest",
 			p:    p, obs: world(all()), opts: UpOptions{Scale: map[string]int{"web": 3}},
-			want: "Keep demo-db-1\nKeep demo-api-1\nKeep demo-web-1\nCreate demo-web-2\nCreate demo-web-3",
+			want: "Keep demo-db-1\nKeep demo-api-1\nKeep demo-web-1\nCreate demo-web-2\nStart demo-web-2\nCreate demo-web-3\nStart demo-web-3",
 		},
 		{
 			name: "scale down removes the highest numbers",
 			p:    p,
 			obs:  world(append(all(), running(t, p, "web", 2, "sha256:aaa"), running(t, p, "web", 3, "sha256:aaa"))),
 			opts: UpOptions{Scale: map[string]int{"web": 1}},
-			want: "Keep demo-db-1\nKeep demo-api-1\nKeep demo-web-1\nRemove demo-web-2\nRemove demo-web-3",
+			want: "Keep demo-db-1\nKeep demo-api-1\nKeep demo-web-1\nStop demo-web-2\nRemove demo-web-2\nStop demo-web-3\nRemove demo-web-3",
 		},
 		{
 			name: "orphans are removed with --remove-orphans",
@@ -171,7 +187,7 @@ func TestUp(t *testing.T) {
 				return world(append(cs, old))
 			}(),
 			opts: UpOptions{RemoveOrphans: true},
-			want: "Keep demo-db-1\nKeep demo-api-1\nKeep demo-web-1\nRemove demo-old-1",
+			want: "Keep demo-db-1\nKeep demo-api-1\nKeep demo-web-1\nStop demo-old-1\nRemove demo-old-1",
 		},
 	}
 	for _, tc := range cases {
@@ -184,7 +200,10 @@ func TestUp(t *testing.T) {
 				t.Errorf("plan:\n%s\nwant:\n%s", got, tc.want)
 			}
 			for name, reason := range tc.reasons {
-				st := plan.Step(KindContainer + ":" + name)
+				st := plan.Step(KindContainer + ":" + name + "/Stop")
+				if st == nil {
+					st = plan.Step(KindContainer + ":" + name + "/Restart")
+				}
 				if st == nil || st.Reason != reason {
 					t.Errorf("reason of %s = %+v, want %q", name, st, reason)
 				}
@@ -199,20 +218,75 @@ func TestUpOrdersContainersAfterTheirDependencies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	web := plan.Step("Container:demo-web-1")
-	api := plan.Step("Container:demo-api-1")
-	db := plan.Step("Container:demo-db-1")
-	if !contains(web.After, api.ID) || contains(web.After, db.ID) {
-		t.Errorf("web waits for %v, want api and not db", web.After)
+	step := func(name string, action Action) *Step { return plan.Find(KindContainer, name, action) }
+	web, api, db := step("demo-web-1", StartContainer), step("demo-api-1", StartContainer), step("demo-db-1", StartContainer)
+	if !contains(web.After, api.ID) || contains(web.After, db.ID) || !contains(web.After, step("demo-web-1", CreateContainer).ID) {
+		t.Errorf("web's start waits for %v, want its creation and api's start, not db's", web.After)
 	}
-	if !contains(api.After, db.ID) || !contains(api.After, "Network:demo_default") || !contains(api.After, "Image:busybox") {
-		t.Errorf("api waits for %v", api.After)
+	// Creations wait for the image, networks and volumes only: Compose creates every
+	// container, then starts them in dependency order.
+	createAPI := step("demo-api-1", CreateContainer)
+	if !contains(createAPI.After, "Network:demo_default/CreateNetwork") || !contains(createAPI.After, "Image:busybox/Pull") || contains(createAPI.After, db.ID) {
+		t.Errorf("api's creation waits for %v", createAPI.After)
 	}
-	if !contains(db.After, "Volume:demo_data") {
-		t.Errorf("db waits for %v, want its volume", db.After)
+	if !contains(step("demo-db-1", CreateContainer).After, "Volume:demo_data/CreateVolume") {
+		t.Errorf("db's creation waits for %v, want its volume", step("demo-db-1", CreateContainer).After)
 	}
-	if len(api.Waits) != 1 || api.Waits[0].Condition != "service_healthy" || api.Waits[0].Service != "db" {
+	if len(api.Waits) != 1 || api.Waits[0].Condition != "service_healthy" || api.Waits[0].Service != "db" ||
+		!slices.Equal(api.Waits[0].Containers, []string{"demo-db-1"}) {
 		t.Errorf("api waits on %+v", api.Waits)
+	}
+}
+
+// A container whose configuration names another container is created only once that one
+// runs, as the engine resolves the name at creation.
+func TestUpCreatesAheadUnlessTheSpecNamesAContainer(t *testing.T) {
+	for _, tc := range []struct {
+		what  string
+		extra string
+		ahead bool
+	}{
+		{"depends_on only", "depends_on: [db]", true},
+		{"network_mode service:", "network_mode: service:db", false},
+		{"ipc service:", "ipc: service:db", false},
+		{"volumes_from", "volumes_from: [db]", false},
+		{"links", "links: [db]", false},
+	} {
+		t.Run(tc.what, func(t *testing.T) {
+			p := load(t, "services:\n  db: {image: busybox}\n  web:\n    image: busybox\n    "+tc.extra+"\n")
+			plan, err := Up(p, Observed{Images: map[string]string{"busybox": "sha256:b"}}, UpOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			create, startDB := plan.Find(KindContainer, "demo-web-1", CreateContainer), plan.Find(KindContainer, "demo-db-1", StartContainer)
+			if ahead := !contains(create.After, startDB.ID); ahead != tc.ahead {
+				t.Errorf("web's creation waits for %v; created ahead = %v, want %v", create.After, ahead, tc.ahead)
+			}
+		})
+	}
+}
+
+// up --wait waits for every container it starts or keeps: healthy or running, or exited 0
+// for a one-shot that a dependent waits to complete.
+func TestUpWaitAwaitsEveryContainer(t *testing.T) {
+	p := load(t, `
+services:
+  migrate: {image: busybox}
+  app:
+    image: busybox
+    depends_on:
+      migrate: {condition: service_completed_successfully}
+`)
+	plan, err := Up(p, Observed{Images: map[string]string{"busybox": "sha256:b"}}, UpOptions{Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, goal := range map[string]string{"demo-app-1": ConditionUp, "demo-migrate-1": "service_completed_successfully"} {
+		st := plan.Find(KindContainer, name, AwaitContainer)
+		if st == nil || !slices.Equal(st.After, []string{StepID(KindContainer, name, StartContainer)}) ||
+			len(st.Waits) != 1 || st.Waits[0].Condition != goal || !st.Waits[0].Goal {
+			t.Errorf("await of %s: %+v", name, st)
+		}
 	}
 }
 
@@ -316,7 +390,7 @@ services:
 			if strings.Join(got, "\n") != tc.want {
 				t.Errorf("image steps %q, want %q", got, tc.want)
 			}
-			if st := plan.Step("Image:demo-app"); st != nil && (st.Build == nil || st.Build.Tags[0] != "demo-app") {
+			if st := plan.Find(KindImage, "demo-app", BuildImage); st != nil && (st.Build == nil || st.Build.Tags[0] != "demo-app") {
 				t.Errorf("build spec %+v", st.Build)
 			}
 		})

@@ -19,15 +19,6 @@ func ContainerName(projectName string, s types.ServiceConfig, n int) string {
 	return projectName + Separator + s.Name + Separator + strconv.Itoa(n)
 }
 
-// DisplayName is how logs and progress name replica n of service: service-n, or its
-// container_name when set.
-func DisplayName(s types.ServiceConfig, n int) string {
-	if s.ContainerName != "" {
-		return s.ContainerName
-	}
-	return s.Name + Separator + strconv.Itoa(n)
-}
-
 // OneoffName is the name of a `comp run` container: <project>-<service>-run-<12 hex>.
 func OneoffName(projectName, service, suffix string) string {
 	return fmt.Sprintf("%s%s%s%srun%s%s", projectName, Separator, service, Separator, Separator, suffix)

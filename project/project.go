@@ -138,10 +138,11 @@ func validate(p *types.Project) error {
 				return fmt.Errorf("services.%s.build.context: %s is a URL; comp builds from a local folder only: clone it and point build.context at the folder", s.Name, ctx)
 			}
 		}
-		if strings.HasPrefix(s.NetworkMode, "service:") {
-			dep := strings.TrimPrefix(s.NetworkMode, "service:")
-			if _, err := p.GetService(dep); err != nil {
-				return fmt.Errorf("services.%s.network_mode: service %q is not defined", s.Name, dep)
+		for _, ns := range []struct{ key, mode string }{{"network_mode", s.NetworkMode}, {"ipc", s.Ipc}, {"pid", s.Pid}} {
+			if dep, ok := strings.CutPrefix(ns.mode, "service:"); ok {
+				if _, err := p.GetService(dep); err != nil {
+					return fmt.Errorf("services.%s.%s: service %q is not defined", s.Name, ns.key, dep)
+				}
 			}
 		}
 		for _, vf := range s.VolumesFrom {
@@ -156,17 +157,17 @@ func validate(p *types.Project) error {
 // validVolumesFrom checks one volumes_from entry: "SERVICE[:MODE]" or "container:NAME[:MODE]",
 // MODE being ro or rw.
 func validVolumesFrom(p *types.Project, vf string) error {
-	ref, mode, _ := strings.Cut(vf, ":")
-	if name, ok := strings.CutPrefix(vf, "container:"); ok {
-		ref, mode, _ = strings.Cut(name, ":")
-		if ref == "" {
-			return errors.New("no container name after container:")
+	ref := parseVolumesFrom(vf)
+	switch {
+	case ref.service == "" && ref.Container == "":
+		return errors.New("no container name after container:")
+	case ref.service != "":
+		if _, err := p.GetService(ref.service); err != nil {
+			return fmt.Errorf("service %q is not defined (use container:NAME for a container outside the project)", ref.service)
 		}
-	} else if _, err := p.GetService(ref); err != nil {
-		return fmt.Errorf("service %q is not defined (use container:NAME for a container outside the project)", ref)
 	}
-	if mode != "" && mode != "ro" && mode != "rw" {
-		return fmt.Errorf("the mode must be ro or rw, not %q", mode)
+	if ref.Mode != "" && ref.Mode != "ro" && ref.Mode != "rw" {
+		return fmt.Errorf("the mode must be ro or rw, not %q", ref.Mode)
 	}
 	return nil
 }

@@ -171,6 +171,8 @@ services:
   sidecar:
     image: busybox
     network_mode: service:web
+    ipc: service:web
+    pid: container:outside
     volumes_from: ["web:ro", "container:external", "container:other:rw"]
 volumes:
   data:
@@ -219,10 +221,18 @@ networks:
 	}
 	sidecar, _ := p.GetService("sidecar")
 	s, _ := p.ContainerSpec(sidecar, ContainerOptions{Number: 1})
-	if s.NetworkMode != "container:demo-web-1" {
-		t.Errorf("network_mode service:web = %q", s.NetworkMode)
+	joinWeb := runtime.JoinContainer("demo-web-1")
+	if s.NetworkMode != joinWeb || s.IPC != joinWeb {
+		t.Errorf("network_mode and ipc service:web = %+v, %+v; want %+v", s.NetworkMode, s.IPC, joinWeb)
 	}
-	if want := []string{"container:demo-web-1:ro", "container:external", "container:other:rw"}; !slices.Equal(s.VolumesFrom, want) {
-		t.Errorf("volumes_from = %q, want %q", s.VolumesFrom, want)
+	if want := runtime.JoinContainer("outside"); s.PID != want {
+		t.Errorf("pid container:outside = %+v, want %+v", s.PID, want)
+	}
+	want := []runtime.VolumesFrom{{Container: "demo-web-1", Mode: "ro"}, {Container: "external"}, {Container: "other", Mode: "rw"}}
+	if !slices.Equal(s.VolumesFrom, want) {
+		t.Errorf("volumes_from = %+v, want %+v", s.VolumesFrom, want)
+	}
+	if got := Parents(sidecar); !slices.Equal(got, []string{"web", "web", "web"}) {
+		t.Errorf("parents of sidecar = %q, want web for network_mode, ipc and volumes_from", got)
 	}
 }

@@ -92,8 +92,6 @@ func (p *Project) ContainerSpec(s types.ServiceConfig, o ContainerOptions) (runt
 		CapDrop:     s.CapDrop,
 		SecurityOpt: s.SecurityOpt,
 		ReadOnly:    s.ReadOnly,
-		IPC:         s.Ipc,
-		PID:         s.Pid,
 		GroupAdd:    s.GroupAdd,
 		Sysctls:     map[string]string(s.Sysctls),
 		Restart:     restartPolicy(s),
@@ -125,6 +123,12 @@ func (p *Project) ContainerSpec(s types.ServiceConfig, o ContainerOptions) (runt
 	sort.Slice(spec.Ulimits, func(i, j int) bool { return spec.Ulimits[i].Name < spec.Ulimits[j].Name })
 
 	if err := p.networking(s, &spec); err != nil {
+		return runtime.ContainerSpec{}, err
+	}
+	if spec.IPC, err = p.namespace(s, "ipc", s.Ipc); err != nil {
+		return runtime.ContainerSpec{}, err
+	}
+	if spec.PID, err = p.namespace(s, "pid", s.Pid); err != nil {
 		return runtime.ContainerSpec{}, err
 	}
 	for _, port := range s.Ports {
@@ -172,18 +176,10 @@ func DependsOnLabel(s types.ServiceConfig) string {
 }
 
 func (p *Project) networking(s types.ServiceConfig, spec *runtime.ContainerSpec) error {
-	switch mode := s.NetworkMode; {
-	case mode == "" || mode == "bridge" && len(s.Networks) > 0:
-	case strings.HasPrefix(mode, "service:"):
-		dep, err := p.GetService(strings.TrimPrefix(mode, "service:"))
-		if err != nil {
-			return fmt.Errorf("services.%s.network_mode: %w", s.Name, err)
-		}
-		spec.NetworkMode = "container:" + ContainerName(p.Name, dep, 1)
-		return nil
-	default:
-		spec.NetworkMode = mode
-		return nil
+	if mode := s.NetworkMode; mode != "" && !(mode == "bridge" && len(s.Networks) > 0) {
+		ns, err := p.namespace(s, "network_mode", mode)
+		spec.NetworkMode = ns
+		return err
 	}
 	for _, key := range s.NetworksByPriority() {
 		cfg := s.Networks[key]
@@ -222,7 +218,7 @@ func (p *Project) links(s types.ServiceConfig) []string {
 	return out
 }
 
-func (p *Project) mounts(s types.ServiceConfig) ([]runtime.Mount, []string) {
+func (p *Project) mounts(s types.ServiceConfig) ([]runtime.Mount, []runtime.VolumesFrom) {
 	var mounts []runtime.Mount
 	for _, v := range s.Volumes {
 		m := runtime.Mount{Type: v.Type, Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly}
@@ -246,23 +242,69 @@ func (p *Project) mounts(s types.ServiceConfig) ([]runtime.Mount, []string) {
 		}
 		mounts = append(mounts, m)
 	}
-	var from []string
+	var from []runtime.VolumesFrom
 	for _, vf := range s.VolumesFrom {
-		if strings.HasPrefix(vf, "container:") {
-			from = append(from, vf)
-			continue
+		ref := parseVolumesFrom(vf)
+		if ref.service != "" {
+			ref.Container = ref.service
+			if dep, err := p.GetService(ref.service); err == nil {
+				ref.Container = ContainerName(p.Name, dep, 1)
+			}
 		}
-		ref, mode, _ := strings.Cut(vf, ":")
-		name := ref
-		if dep, err := p.GetService(ref); err == nil {
-			name = ContainerName(p.Name, dep, 1)
-		}
-		if mode != "" {
-			name += ":" + mode
-		}
-		from = append(from, "container:"+name)
+		from = append(from, ref.VolumesFrom)
 	}
 	return mounts, from
+}
+
+// namespace reads a compose network_mode, ipc or pid value (key names it for errors):
+// service:NAME is the namespace of that service's first container, container:NAME that of a
+// container outside the project, anything else a mode.
+func (p *Project) namespace(s types.ServiceConfig, key, mode string) (runtime.Namespace, error) {
+	if name, ok := strings.CutPrefix(mode, "service:"); ok {
+		dep, err := p.GetService(name)
+		if err != nil {
+			return runtime.Namespace{}, fmt.Errorf("services.%s.%s: %w", s.Name, key, err)
+		}
+		return runtime.JoinContainer(ContainerName(p.Name, dep, 1)), nil
+	}
+	if name, ok := strings.CutPrefix(mode, "container:"); ok {
+		return runtime.JoinContainer(name), nil
+	}
+	return runtime.Namespace{Mode: mode}, nil
+}
+
+// volumesFromRef is a volumes_from entry: SERVICE[:MODE] (service set) or container:NAME[:MODE].
+type volumesFromRef struct {
+	runtime.VolumesFrom
+	service string
+}
+
+// parseVolumesFrom reads a volumes_from entry, unchecked (validVolumesFrom checks it).
+func parseVolumesFrom(vf string) volumesFromRef {
+	if rest, ok := strings.CutPrefix(vf, "container:"); ok {
+		name, mode, _ := strings.Cut(rest, ":")
+		return volumesFromRef{VolumesFrom: runtime.VolumesFrom{Container: name, Mode: mode}}
+	}
+	name, mode, _ := strings.Cut(vf, ":")
+	return volumesFromRef{VolumesFrom: runtime.VolumesFrom{Mode: mode}, service: name}
+}
+
+// Parents are the services whose container s shares a namespace (network_mode, ipc, pid
+// service:NAME) or the volumes of (volumes_from SERVICE): s depends on them implicitly, and is
+// recreated when they are.
+func Parents(s types.ServiceConfig) []string {
+	var ps []string
+	for _, mode := range []string{s.NetworkMode, s.Ipc, s.Pid} {
+		if name, ok := strings.CutPrefix(mode, "service:"); ok {
+			ps = append(ps, name)
+		}
+	}
+	for _, vf := range s.VolumesFrom {
+		if ref := parseVolumesFrom(vf); ref.service != "" {
+			ps = append(ps, ref.service)
+		}
+	}
+	return ps
 }
 
 // environment turns compose's mapping into KEY=VALUE, sorted; a variable with no value (unset

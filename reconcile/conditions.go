@@ -19,23 +19,27 @@ var (
 	pollMax   = 250 * time.Millisecond
 )
 
-// waitFor blocks until every depends_on condition of st holds. A failed required condition is
-// an error naming the container and the reason, as Compose words it; a failed optional one is a
-// warning.
-func (a *applier) waitFor(ctx context.Context, st *planner.Step) error {
+// waitConditions blocks until every condition of st holds: the depends_on conditions of a
+// container about to start, or a container's own goal (`up --wait`). This is the one wait
+// on conditions in comp. A failed required condition is an error naming the container and
+// the reason, as Compose words it; a failed optional one is a warning.
+func (a *applier) waitConditions(ctx context.Context, st *planner.Step) error {
+	if !a.opts.Deadline.IsZero() && len(st.Waits) > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, a.opts.Deadline)
+		defer cancel()
+	}
 	for _, w := range st.Waits {
-		if w.Condition == "" || w.Condition == types.ServiceConditionStarted {
+		if !w.Goal && (w.Condition == "" || w.Condition == types.ServiceConditionStarted) {
 			continue
 		}
-		ids := a.containersOf(w.Service)
-		for _, id := range ids {
-			err := a.waitCondition(ctx, st, w, id)
+		for _, name := range w.Containers {
+			err := a.waitCondition(ctx, w, a.resolve(name))
 			if err == nil {
 				continue
 			}
 			if !w.Required {
-				a.opts.Progress.emit(st.Kind, st.Name, "Warning", Warning,
-					fmt.Sprintf("optional dependency %q failed: %v", w.Service, err))
+				a.emit(st, "Warning", Warning, fmt.Sprintf("optional dependency %q failed: %v", w.Service, err))
 				continue
 			}
 			return err
@@ -44,13 +48,15 @@ func (a *applier) waitFor(ctx context.Context, st *planner.Step) error {
 	return nil
 }
 
-func (a *applier) waitCondition(ctx context.Context, st *planner.Step, w planner.Wait, id string) error {
-	if a.opts.ConditionTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, a.opts.ConditionTimeout)
-		defer cancel()
-	}
+// waitCondition waits until container id meets w's condition.
+func (a *applier) waitCondition(ctx context.Context, w planner.Wait, id string) error {
 	announced := false
+	announce := func(name string) {
+		if !announced {
+			a.opts.Progress.emit(planner.KindContainer, name, "Waiting", Working, "")
+			announced = true
+		}
+	}
 	interval := pollStart
 	// changed wakes the wait when the runtime reports an event of the container (a health
 	// status, a death), so that a chain of service_healthy moves on as soon as each service is
@@ -62,28 +68,30 @@ func (a *applier) waitCondition(ctx context.Context, st *planner.Step, w planner
 		c, err := a.rt.InspectContainer(ctx, id)
 		if err != nil {
 			if errors.Is(err, runtime.ErrNotFound) {
+				if w.Goal {
+					return fmt.Errorf("container %s was removed", id)
+				}
 				return fmt.Errorf("dependency failed to start: container of service %q was removed", w.Service)
 			}
 			return err
 		}
-		ok, err := conditionMet(w, c)
+		if w.Goal {
+			announce(c.Name) // --wait says what it waits for, met or not
+		}
+		status, ok, err := conditionMet(w, c)
 		if err != nil {
+			if w.Goal {
+				a.opts.Progress.emit(planner.KindContainer, c.Name, "Error", Error, err.Error())
+			}
 			return err
 		}
 		if ok {
 			if announced {
-				status := "Healthy"
-				if w.Condition == types.ServiceConditionCompletedSuccessfully {
-					status = "Exited"
-				}
 				a.opts.Progress.emit(planner.KindContainer, c.Name, status, Done, "")
 			}
 			return nil
 		}
-		if !announced {
-			a.opts.Progress.emit(planner.KindContainer, c.Name, "Waiting", Working, "")
-			announced = true
-		}
+		announce(c.Name)
 		if changed == nil {
 			evCtx, stop := context.WithCancel(ctx)
 			defer stop()
@@ -124,30 +132,45 @@ func (a *applier) containerChanges(ctx context.Context, c runtime.Container) <-c
 	return changed
 }
 
-// conditionMet reports whether c meets w's condition, or why it never will.
-func conditionMet(w planner.Wait, c runtime.Container) (bool, error) {
-	switch w.Condition {
-	case types.ServiceConditionHealthy:
-		switch {
-		case c.State == runtime.StateExited || c.State == runtime.StateDead:
-			return false, fmt.Errorf("dependency failed to start: container %s exited (%d)", c.Name, c.ExitCode)
-		case c.Health == runtime.HealthHealthy:
-			return true, nil
-		case c.Health == runtime.HealthUnhealthy:
-			return false, fmt.Errorf("dependency failed to start: container %s is unhealthy", c.Name)
-		case c.Health == runtime.HealthNone && c.State == runtime.StateRunning:
-			return false, fmt.Errorf("dependency failed to start: container %s has no healthcheck configured", c.Name)
+// conditionMet reports whether c meets w's condition (and the progress status that says so),
+// or why it never will. A dependency's failure reads as Docker Compose words it
+// ("dependency failed to start: …"); a container's own goal names the container.
+func conditionMet(w planner.Wait, c runtime.Container) (status string, met bool, err error) {
+	exited := c.State == runtime.StateExited || c.State == runtime.StateDead
+	fail := func(format string, args ...any) (string, bool, error) {
+		err := fmt.Errorf(format, args...)
+		if !w.Goal {
+			err = fmt.Errorf("dependency failed to start: %w", err)
 		}
-		return false, nil
-	case types.ServiceConditionCompletedSuccessfully:
-		switch c.State {
-		case runtime.StateExited, runtime.StateDead:
-			if c.ExitCode != 0 {
-				return false, fmt.Errorf("service %q didn't complete successfully: exit %d", w.Service, c.ExitCode)
-			}
-			return true, nil
-		}
-		return false, nil
+		return "", false, err
 	}
-	return true, nil
+	switch w.Condition {
+	case types.ServiceConditionHealthy, planner.ConditionUp:
+		switch {
+		case exited:
+			return fail("container %s exited (%d)", c.Name, c.ExitCode)
+		case c.Health == runtime.HealthUnhealthy:
+			return fail("container %s is unhealthy", c.Name)
+		case c.Health == runtime.HealthHealthy:
+			return "Healthy", true, nil
+		case c.State != runtime.StateRunning:
+			return "", false, nil // created, restarting, paused: not up yet
+		case c.Health == runtime.HealthNone && w.Condition == planner.ConditionUp:
+			return "Running", true, nil
+		case c.Health == runtime.HealthNone:
+			return fail("container %s has no healthcheck configured", c.Name)
+		}
+		return "", false, nil // health starting
+	case types.ServiceConditionCompletedSuccessfully:
+		switch {
+		case exited && c.ExitCode == 0:
+			return "Exited", true, nil
+		case exited && w.Goal:
+			return fail("container %s didn't complete successfully: exit %d", c.Name, c.ExitCode)
+		case exited:
+			return "", false, fmt.Errorf("service %q didn't complete successfully: exit %d", w.Service, c.ExitCode)
+		}
+		return "", false, nil
+	}
+	return "Running", true, nil
 }

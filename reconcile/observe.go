@@ -14,7 +14,7 @@ import (
 // Observe reads what the runtime has of project name: its containers (stopped ones too),
 // networks and volumes by label, and — when p is given — the external networks and volumes it
 // declares and the local images its services use.
-func Observe(ctx context.Context, rt runtime.Runtime, name string, p *project.Project) (planner.Observed, error) {
+func Observe(ctx context.Context, rt Engine, name string, p *project.Project) (planner.Observed, error) {
 	var obs planner.Observed
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -113,4 +113,35 @@ func Observe(ctx context.Context, rt runtime.Runtime, name string, p *project.Pr
 	}
 	wg.Wait()
 	return obs, errors.Join(errs...)
+}
+
+// PlanFunc plans from what the runtime has; imagesReady says that the pulls and builds of the
+// first plan were just applied.
+type PlanFunc func(obs planner.Observed, imagesReady bool) (*planner.Plan, error)
+
+// Prepare observes project p on rt and plans with plan. When that plan pulls or builds
+// images, it applies those steps first, then observes and plans again with the images there,
+// so that a pulled image that differs from the one a container runs is seen as a change and
+// new containers are labelled with their image's ID. With dryRun it returns the first plan
+// and changes nothing.
+func Prepare(ctx context.Context, rt Engine, p *project.Project, opts Options, dryRun bool, plan PlanFunc) (*planner.Plan, error) {
+	obs, err := Observe(ctx, rt, p.Name, p)
+	if err != nil {
+		return nil, err
+	}
+	first, err := plan(obs, false)
+	if err != nil || dryRun {
+		return first, err
+	}
+	images := first.ImageSteps()
+	if images.Empty() {
+		return first, nil
+	}
+	if _, err := Apply(ctx, images, rt, opts); err != nil {
+		return nil, err
+	}
+	if obs, err = Observe(ctx, rt, p.Name, p); err != nil {
+		return nil, err
+	}
+	return plan(obs, true)
 }

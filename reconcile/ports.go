@@ -14,7 +14,9 @@ import (
 // Containers being recreated or kept hold their own ports and are not checked.
 func CheckPorts(plan *planner.Plan) error {
 	for _, st := range plan.Steps {
-		if st.Action != planner.CreateContainer || st.Spec == nil {
+		// A container being recreated takes over the ports of the one it replaces, which
+		// holds them until it is stopped.
+		if st.Action != planner.CreateContainer || st.Spec == nil || st.Recreating {
 			continue
 		}
 		for _, p := range st.Spec.Ports {

@@ -19,5 +19,16 @@ const (
 	LabelNetwork         = "com.docker.compose.network"
 	LabelVolume          = "com.docker.compose.volume"
 	LabelReplace         = "com.docker.compose.replace"
-	LabelContainerName   = "com.docker.compose.container_name"
 )
+
+// DisplayName is how output (log prefixes, attached `up`) names a container from its name
+// and labels: `<service>-<n>` for a container named `<project>-<service>-<n>`, else its name
+// (a container_name, a one-off's name). It reads a spec (Name, Labels) as well as an
+// observed container.
+func DisplayName(name string, labels map[string]string) string {
+	project, service, number := labels[LabelProject], labels[LabelService], labels[LabelContainerNumber]
+	if service != "" && number != "" && name == project+"-"+service+"-"+number {
+		return service + "-" + number
+	}
+	return name
+}

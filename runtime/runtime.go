@@ -13,23 +13,52 @@ import (
 // Runtime runs containers, networks and volumes for comp. Every method is safe for concurrent
 // use. Objects are found by the labels comp put on them (see ListOptions), never by parsing names.
 // Errors are classified with ErrNotFound, ErrConflict, ErrInvalidArgument, ErrUnavailable or
-// ErrNotImplemented where that applies.
+// ErrNotImplemented where that applies; an error names the operation and the object once (the
+// caller adds no "start container X:" of its own).
 type Runtime interface {
 	// Name is the runtime's name as chosen with --runtime ("docker", "embedded").
 	Name() string
 	// Info describes the engine; an unreachable engine gives ErrUnavailable.
 	Info(ctx context.Context) (Info, error)
+	// Capabilities says which of the optional operations the runtime has; the others give
+	// ErrNotImplemented.
+	Capabilities() Capabilities
 	// Close releases the connection to the engine.
 	Close() error
+
+	// Recover re-attaches the runtime to project's running containers after the process that
+	// owned them has gone (as a Nomad driver's RecoverTask): the embedded runtime starts a new
+	// supervisor, which re-adopts them, when none answers. Reads (List…, Inspect…) never start
+	// anything; a command that acts on a project recovers it first. Docker Engine owns its
+	// containers itself: there it does nothing.
+	Recover(ctx context.Context, project string) error
+	// LockProject holds project's lock until the returned function is called, so that two
+	// commands changing one project never interleave. Without Capabilities.ProjectLock it
+	// holds nothing and returns at once.
+	LockProject(ctx context.Context, project string) (unlock func(), err error)
 
 	ContainerRuntime
 	NetworkRuntime
 	VolumeRuntime
 	ImageRuntime
+	SpecChecker
 
 	// Events streams container events of the given project ("" for all) until ctx ends.
 	// The error channel receives at most one error and is then closed.
 	Events(ctx context.Context, project string) (<-chan Event, <-chan error)
+}
+
+// Capabilities are the optional parts of a Runtime, as a Nomad driver declares its own.
+type Capabilities struct {
+	// AttachOutput: the runtime streams a container's output live from the moment of attaching
+	// more cheaply than by following its logs. Docker's attach API copies the output as the
+	// container writes it, where following its logs makes the engine decode its JSON log file
+	// again (three times the engine's CPU for a chatty stack); attached `up` attaches so just
+	// before it starts a container, as Docker Compose does. The embedded runtime's logs are
+	// that cheap stream already.
+	AttachOutput bool
+	// ProjectLock: LockProject serialises the commands of every comp process on a project.
+	ProjectLock bool
 }
 
 // ContainerRuntime is the container half of Runtime.
@@ -56,6 +85,14 @@ type ContainerRuntime interface {
 	// Attach connects streams to a created or running container; call before StartContainer
 	// to see all output. The returned function waits for the streams to close.
 	Attach(ctx context.Context, id string, streams AttachStreams) (wait func() error, err error)
+	// AttachOutput connects to container id's stdout and stderr and returns once connected.
+	// The returned function passes each line printed from then on to sink (from one
+	// goroutine, Time being when it was read) until the output ends or ctx ends. Only with
+	// Capabilities.AttachOutput; else ErrNotImplemented.
+	AttachOutput(ctx context.Context, id string) (func(sink func(LogLine)) error, error)
+	// ResizeTerminal sets the size of a running container's terminal, which an attached
+	// `run` keeps the size of comp's own.
+	ResizeTerminal(ctx context.Context, id string, width, height uint16) error
 	// Exec runs a command inside a running container and returns its exit code.
 	Exec(ctx context.Context, id string, spec ExecSpec) (int, error)
 	// Top lists the processes running in a container.
@@ -86,51 +123,23 @@ type ImageRuntime interface {
 	// PullImage pulls ref; progress (may be nil) receives status updates.
 	PullImage(ctx context.Context, ref string, progress func(PullProgress)) error
 	RemoveImage(ctx context.Context, ref string, force bool) error
-}
-
-// ImageLoader is implemented by runtimes that can load images from a tarball (`comp image
-// load`): a docker-archive (`docker save`) or an OCI-layout tar.
-type ImageLoader interface {
-	LoadImages(ctx context.Context, r io.Reader) ([]Image, error)
-}
-
-// OutputAttacher is implemented by runtimes that can stream a container's output live, from
-// the moment of attaching, more cheaply than by following its logs. Docker's attach API
-// copies the output as the container writes it, where following its logs makes the engine
-// decode its JSON log file again (three times the engine's CPU for a chatty stack). Attached
-// `up` attaches so just before it starts a container, as Docker Compose does.
-type OutputAttacher interface {
-	// AttachOutput connects to container id's stdout and stderr and returns once connected.
-	// The returned function passes each line printed from then on to sink (from one
-	// goroutine, Time being when it was read) until the output ends or ctx ends.
-	AttachOutput(ctx context.Context, id string) (func(sink func(LogLine)) error, error)
-}
-
-// TerminalResizer is implemented by runtimes that can set the size of a running container's
-// terminal, which an attached `run` keeps the size of comp's own.
-type TerminalResizer interface {
-	ResizeTerminal(ctx context.Context, id string, width, height uint16) error
-}
-
-// SpecChecker is implemented by runtimes that support only part of what a compose file can
-// ask for. comp asks about every container and network a plan would create before it creates
-// anything, so that an unsupported one stops `up` before anything changes.
-type SpecChecker interface {
-	CheckContainerSpec(spec ContainerSpec) error
-	CheckNetworkSpec(spec NetworkSpec) error
-}
-
-// ImagePruner is implemented by runtimes that can remove unused, untagged images.
-type ImagePruner interface {
+	// PruneImages removes unused, untagged images and returns what it removed.
 	PruneImages(ctx context.Context) ([]string, error)
-}
-
-// ImageBuilder is implemented by runtimes that build images from a Dockerfile (`build:`).
-type ImageBuilder interface {
+	// LoadImages loads the images of a tarball (`comp image load`): a docker-archive
+	// (`docker save`) or an OCI-layout tar.
+	LoadImages(ctx context.Context, r io.Reader) ([]Image, error)
 	// BuildImage builds spec and tags the result with spec.Tags; it returns the image ID.
 	// progress (may be nil) receives the build's output, one line at a time. A Dockerfile
 	// error names the file and line.
 	BuildImage(ctx context.Context, spec BuildSpec, progress func(BuildProgress)) (string, error)
+}
+
+// SpecChecker is how a runtime that supports only part of what a compose file can ask for says
+// so. comp asks about every container and network a plan would create before it creates
+// anything, so that an unsupported one stops `up` before anything changes.
+type SpecChecker interface {
+	CheckContainerSpec(spec ContainerSpec) error
+	CheckNetworkSpec(spec NetworkSpec) error
 }
 
 // BuildSpec is a compose service's build: section, paths resolved.
@@ -177,6 +186,23 @@ type ListOptions struct {
 	All bool
 	// Labels are further key=value filters; an empty value matches any value of the key.
 	Labels map[string]string
+}
+
+// Match says whether an object with labels is selected: it carries the project label (of
+// Project, when set) and every entry of Labels (any value of a key whose value is empty). All
+// is for the backend to apply, as it knows the object's state.
+func (o ListOptions) Match(labels map[string]string) bool {
+	p, ok := labels[LabelProject]
+	if !ok || o.Project != "" && p != o.Project {
+		return false
+	}
+	for k, v := range o.Labels {
+		got, ok := labels[k]
+		if !ok || v != "" && got != v {
+			return false
+		}
+	}
+	return true
 }
 
 // Container states as the Docker Engine names them.
@@ -259,8 +285,9 @@ type ContainerSpec struct {
 	// `run` of a piped command ends its input without cutting its output short.
 	StdinOnce bool
 
-	// NetworkMode is "" (attach to Networks), "host", "none", or "container:NAME".
-	NetworkMode string
+	// NetworkMode is the zero value (attach to Networks), host, none, or another container's
+	// network namespace.
+	NetworkMode Namespace
 	Networks    []NetworkAttachment
 	Ports       []PortSpec
 	Expose      []string
@@ -272,8 +299,8 @@ type ContainerSpec struct {
 
 	Mounts []Mount
 	Tmpfs  map[string]string // target -> options
-	// VolumesFrom lists "container:NAME[:ro|rw]" references.
-	VolumesFrom []string
+	// VolumesFrom mounts the volumes of other containers.
+	VolumesFrom []VolumesFrom
 
 	Restart RestartPolicy
 	// Links are "service[:alias]" names the container resolves on its networks (links:).
@@ -288,13 +315,93 @@ type ContainerSpec struct {
 	CapDrop     []string
 	SecurityOpt []string
 	ReadOnly    bool
-	IPC         string
-	PID         string
+	IPC         Namespace
+	PID         Namespace
 	GroupAdd    []string
 	Sysctls     map[string]string
 	Ulimits     []Ulimit
 	Resources   Resources
 	Log         LogConfig
+}
+
+// Namespace modes of ContainerSpec.NetworkMode, IPC and PID, as Docker names them.
+const (
+	// NamespaceHost shares the host's namespace.
+	NamespaceHost = "host"
+	// NamespaceNone is a network namespace with only a loopback.
+	NamespaceNone = "none"
+	// NamespaceContainer joins the namespace of Namespace.Container.
+	NamespaceContainer = "container"
+	// NamespacePrivate and NamespaceShareable are IPC namespaces of the container's own,
+	// the second one joinable by others.
+	NamespacePrivate   = "private"
+	NamespaceShareable = "shareable"
+)
+
+// Namespace is how a container gets one of its namespaces. The zero value is the runtime's
+// default: its own, or for the network, the container's Networks. project builds it from the
+// compose file (service:NAME already resolved to that service's container); a backend reads
+// the fields, never a "container:NAME" string.
+type Namespace struct {
+	// Mode is "", one of the Namespace… constants, or a network mode only a backend knows
+	// (Docker's "bridge"), which the others refuse.
+	Mode string
+	// Container is the name of the container whose namespace is joined (NamespaceContainer).
+	Container string
+}
+
+// JoinContainer is the namespace of container name.
+func JoinContainer(name string) Namespace {
+	return Namespace{Mode: NamespaceContainer, Container: name}
+}
+
+// String is the namespace as Docker's API writes it: "", "host", "container:NAME".
+func (n Namespace) String() string {
+	if n.Mode == NamespaceContainer {
+		return n.Mode + ":" + n.Container
+	}
+	return n.Mode
+}
+
+// VolumesFrom mounts the volumes and bind mounts of another container at the same targets.
+type VolumesFrom struct {
+	// Container is the name of the container whose mounts are taken.
+	Container string
+	// Mode is "" (as the container has them), "ro" or "rw".
+	Mode string
+}
+
+// String is the reference as Docker's --volumes-from writes it: NAME[:ro|rw].
+func (v VolumesFrom) String() string {
+	if v.Mode == "" {
+		return v.Container
+	}
+	return v.Container + ":" + v.Mode
+}
+
+// Reference is a container that a spec names, and the compose key that names it.
+type Reference struct {
+	Key       string // network_mode, ipc, pid, volumes_from
+	Container string
+}
+
+// References lists the other containers spec needs at its creation: those whose network, IPC
+// or PID namespace it joins and those whose volumes it mounts. (Links name containers too,
+// but only for name resolution.)
+func (s *ContainerSpec) References() []Reference {
+	var refs []Reference
+	for _, ns := range []struct {
+		key string
+		ns  Namespace
+	}{{"network_mode", s.NetworkMode}, {"ipc", s.IPC}, {"pid", s.PID}} {
+		if ns.ns.Mode == NamespaceContainer {
+			refs = append(refs, Reference{Key: ns.key, Container: ns.ns.Container})
+		}
+	}
+	for _, vf := range s.VolumesFrom {
+		refs = append(refs, Reference{Key: "volumes_from", Container: vf.Container})
+	}
+	return refs
 }
 
 // NetworkAttachment connects a container to a network by the network's runtime name.

@@ -9,7 +9,6 @@ import (
 
 	"github.com/comp-dev/comp/planner"
 	"github.com/comp-dev/comp/project"
-	"github.com/comp-dev/comp/reconcile"
 )
 
 type buildOptions struct {
@@ -53,25 +52,8 @@ func runBuild(ctx context.Context, g *globalOptions, o *buildOptions, services [
 		}
 		args[k] = &v
 	}
-	plan := &planner.Plan{}
-	for _, name := range p.ServiceNames() {
-		s := p.Services[name]
-		if s.Build == nil {
-			continue
-		}
-		spec := project.BuildSpec(s)
-		spec.NoCache = spec.NoCache || o.noCache
-		spec.Pull = spec.Pull || o.pull
-		for k, v := range args {
-			if spec.Args == nil {
-				spec.Args = map[string]*string{}
-			}
-			spec.Args[k] = v
-		}
-		plan.Steps = append(plan.Steps, &planner.Step{ID: planner.KindImage + ":" + s.Image, Action: planner.BuildImage,
-			Kind: planner.KindImage, Name: s.Image, Service: name, Build: &spec})
-	}
-	if len(plan.Steps) == 0 {
+	plan := planner.Build(p, planner.BuildOptions{NoCache: o.noCache, Pull: o.pull, Args: args})
+	if plan.Empty() {
 		fmt.Fprintln(g.streams.Err, "No service to build: none has a build: section")
 		return nil
 	}
@@ -84,5 +66,5 @@ func runBuild(ctx context.Context, g *globalOptions, o *buildOptions, services [
 		return err
 	}
 	defer rt.Close()
-	return reconcile.Apply(ctx, plan, rt, reconcile.Options{Parallel: g.parallel, Progress: g.newProgress("Building").Event})
+	return g.apply(ctx, rt, plan, "Building")
 }

@@ -4,19 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/comp-dev/comp/logs"
-	"github.com/comp-dev/comp/planner"
 	"github.com/comp-dev/comp/project"
-	"github.com/comp-dev/comp/reconcile"
 	"github.com/comp-dev/comp/runtime"
 )
 
@@ -260,63 +256,6 @@ func TestImageRow(t *testing.T) {
 	}
 }
 
-// pullRecorder collects progress events.
-type pullRecorder struct {
-	mu     sync.Mutex
-	events []string
-}
-
-func (r *pullRecorder) event(e reconcile.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e.ID()+" "+e.Status)
-}
-
-func TestPull(t *testing.T) {
-	p := loadProject(t, `
-services:
-  web:
-    image: nginx:1.27
-  worker:
-    image: nginx:1.27
-  db:
-    image: postgres:16
-    pull_policy: missing
-  local:
-    image: local/tool
-    pull_policy: never
-`)
-	rt := &fakeRuntime{
-		images:   map[string]runtime.Image{"postgres:16": {ID: "sha256:pg"}},
-		pullErrs: map[string]error{"nginx:1.27": errors.New("manifest unknown")},
-	}
-	jobs, err := pullJobs(context.Background(), rt, p, &pullOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rec pullRecorder
-	err = pullImages(context.Background(), rt, jobs, 0, false, rec.event)
-	if err == nil || err.Error() != `service "web": pull image nginx:1.27: manifest unknown` {
-		t.Fatalf("err = %v, want the service and image named", err)
-	}
-	if !slices.Equal(rt.calls, []string{"pull nginx:1.27"}) {
-		t.Errorf("pulled %v, want nginx once (shared by two services), not the present or never-pulled images", rt.calls)
-	}
-	slices.Sort(rec.events)
-	want := []string{
-		"Image local/tool Skipped",
-		"Image nginx:1.27 Error",
-		"Image nginx:1.27 Pulling",
-		"Image postgres:16 Skipped - Image is already present locally",
-	}
-	if !slices.Equal(rec.events, want) {
-		t.Errorf("events %v, want %v", rec.events, want)
-	}
-	if err := pullImages(context.Background(), rt, jobs, 0, true, nil); err != nil {
-		t.Errorf("with --ignore-pull-failures: %v", err)
-	}
-}
-
 func TestConfigLists(t *testing.T) {
 	p := loadProject(t, `
 services:
@@ -454,22 +393,6 @@ volumes:
 	}
 }
 
-func TestWithoutServiceContainers(t *testing.T) {
-	plan := &planner.Plan{Steps: []*planner.Step{
-		{ID: "Image:nginx", Kind: planner.KindImage, Name: "nginx"},
-		{ID: "Container:demo-db-1", Kind: planner.KindContainer, Service: "db"},
-		{ID: "Container:demo-web-1", Kind: planner.KindContainer, Service: "web"},
-	}}
-	got := withoutServiceContainers(plan, "web")
-	var ids []string
-	for _, st := range got.Steps {
-		ids = append(ids, st.ID)
-	}
-	if !slices.Equal(ids, []string{"Image:nginx", "Container:demo-db-1"}) {
-		t.Errorf("kept %v", ids)
-	}
-}
-
 func TestFlagParsing(t *testing.T) {
 	g := &globalOptions{streams: &IOStreams{}}
 	t.Run("exec stops at the service", func(t *testing.T) {
@@ -500,7 +423,7 @@ func TestFlagParsing(t *testing.T) {
 		}
 	})
 	t.Run("every command registers", func(t *testing.T) {
-		root := newRootCmd(&IOStreams{})
+		root := newRootCmd(&IOStreams{}, connectRuntime)
 		var names []string
 		for _, c := range root.Commands() {
 			names = append(names, c.Name())

@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 
-	"github.com/comp-dev/comp/planner"
 	"github.com/comp-dev/comp/runtime"
 )
 
@@ -113,94 +111,6 @@ func cmpBool(a, b bool) int {
 		return -1
 	}
 	return 1
-}
-
-// dependency is one entry of a container's depends_on label: svc:condition:restart.
-type dependency struct {
-	Service   string
-	Condition string
-	Restart   bool
-}
-
-// labelDependencies reads a container's depends_on label.
-func labelDependencies(c runtime.Container) []dependency {
-	var out []dependency
-	for _, d := range strings.Split(c.Labels[runtime.LabelDependsOn], ",") {
-		parts := strings.SplitN(d, ":", 3)
-		if parts[0] == "" {
-			continue
-		}
-		dep := dependency{Service: parts[0]}
-		if len(parts) > 1 {
-			dep.Condition = parts[1]
-		}
-		if len(parts) > 2 {
-			dep.Restart, _ = strconv.ParseBool(parts[2])
-		}
-		out = append(out, dep)
-	}
-	return out
-}
-
-// labelGraph is the dependency graph of the services of cs, read from their labels, so that it
-// needs no compose file.
-func labelGraph(cs []runtime.Container) *planner.Graph {
-	deps := map[string][]string{}
-	for _, c := range cs {
-		svc := serviceOf(c)
-		if _, ok := deps[svc]; !ok {
-			deps[svc] = nil
-		}
-		for _, d := range planner.LabelDependencies(c) {
-			if !slices.Contains(deps[svc], d) {
-				deps[svc] = append(deps[svc], d)
-			}
-		}
-	}
-	return planner.NewGraph(deps)
-}
-
-// withDependencies returns services and, transitively, the services they depend on in g. An
-// empty services means every service of g.
-func withDependencies(g *planner.Graph, services []string) map[string]bool {
-	out := map[string]bool{}
-	if len(services) == 0 {
-		for _, s := range g.Nodes() {
-			out[s] = true
-		}
-		return out
-	}
-	var walk func(string)
-	walk = func(s string) {
-		if out[s] {
-			return
-		}
-		out[s] = true
-		for _, d := range g.Deps[s] {
-			walk(d)
-		}
-	}
-	for _, s := range services {
-		walk(s)
-	}
-	return out
-}
-
-// inServices keeps the containers whose service is in set.
-func inServices(cs []runtime.Container, set map[string]bool) []runtime.Container {
-	var out []runtime.Container
-	for _, c := range cs {
-		if set[serviceOf(c)] {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// forEachContainer runs fn on every container at once (at most parallel at a time when
-// parallel > 0) and joins their errors.
-func forEachContainer(ctx context.Context, parallel int, cs []runtime.Container, fn func(context.Context, runtime.Container) error) error {
-	return forEach(ctx, parallel, len(cs), func(ctx context.Context, i int) error { return fn(ctx, cs[i]) })
 }
 
 // forEach runs fn for 0…n-1 at once (at most parallel at a time when parallel > 0) and joins

@@ -45,23 +45,24 @@ func runDown(ctx context.Context, g *globalOptions, o *downOptions) error {
 	if err != nil {
 		return err
 	}
-	rt, err := g.runtime(ctx)
+	rt, err := g.connect(ctx, name)
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
-	unlock, err := lockProject(ctx, rt, name)
+	unlock, err := rt.LockProject(ctx, name)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	obs, err := reconcile.Observe(ctx, rt, name, nil)
+	obs, err := observe(ctx, rt, name, nil)
 	if err != nil {
 		return err
 	}
+	removeOrphans, _ := orphanSettings(p)
 	plan := planner.Down(p, obs, planner.DownOptions{
 		Volumes:       o.volumes,
-		RemoveOrphans: o.removeOrphans || envBool("COMPOSE_REMOVE_ORPHANS"),
+		RemoveOrphans: o.removeOrphans || removeOrphans,
 		Images:        o.rmi,
 		Timeout:       timeoutFlag(o.timeout),
 	})
@@ -73,9 +74,10 @@ func runDown(ctx context.Context, g *globalOptions, o *downOptions) error {
 	for _, w := range plan.Warnings {
 		progress.Warn(w)
 	}
-	if len(plan.Steps) == 0 {
+	if plan.Empty() {
 		fmt.Fprintf(g.streams.Err, "No resource found to remove for project %q.\n", name)
 		return nil
 	}
-	return reconcile.Apply(ctx, plan, rt, reconcile.Options{Parallel: g.parallel, Progress: progress.Event})
+	_, err = reconcile.Apply(ctx, plan, rt, reconcile.Options{Parallel: g.parallel, Progress: progress.Event})
+	return err
 }

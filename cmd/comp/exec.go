@@ -78,7 +78,7 @@ func runExec(ctx context.Context, g *globalOptions, o *execOptions, service stri
 		}
 	}
 	if tty && !o.detach {
-		restore, err := rawTerminal(g.streams.In)
+		restore, err := g.streams.RawInput()
 		if err != nil {
 			return err
 		}

@@ -10,15 +10,20 @@ import (
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/spf13/cobra"
 
+	"github.com/comp-dev/comp/planner"
 	"github.com/comp-dev/comp/project"
+	"github.com/comp-dev/comp/reconcile"
 	"github.com/comp-dev/comp/runtime"
 	"github.com/comp-dev/comp/runtime/docker"
 	"github.com/comp-dev/comp/runtime/embedded"
 )
 
-// globalOptions are the flags every command takes, named as Docker Compose names them.
+// globalOptions are the flags every command takes, named as Docker Compose names them, and
+// the command's dependencies: its streams and how it reaches a runtime.
 type globalOptions struct {
 	streams *IOStreams
+	// newRuntime connects to the runtime named by --runtime: connectRuntime, or a test's fake.
+	newRuntime func(ctx context.Context, name string) (runtime.Runtime, error)
 
 	files       []string
 	projectName string
@@ -130,16 +135,36 @@ func (g *globalOptions) name(ctx context.Context) (string, *project.Project, err
 	return name, nil, nil
 }
 
-// runtime connects to the selected runtime.
-func (g *globalOptions) runtime(ctx context.Context) (runtime.Runtime, error) {
-	switch g.runtimeName {
+// connectRuntime connects to the runtime named name.
+func connectRuntime(ctx context.Context, name string) (runtime.Runtime, error) {
+	switch name {
 	case "docker":
 		return docker.New(ctx)
 	case "embedded":
 		return embedded.New(ctx)
 	default:
-		return nil, fmt.Errorf("unknown runtime %q: use --runtime embedded or --runtime docker", g.runtimeName)
+		return nil, fmt.Errorf("unknown runtime %q: use --runtime embedded or --runtime docker", name)
 	}
+}
+
+// runtime connects to the selected runtime.
+func (g *globalOptions) runtime(ctx context.Context) (runtime.Runtime, error) {
+	return g.newRuntime(ctx, g.runtimeName)
+}
+
+// connect connects to the selected runtime and recovers project (every project when ""): a
+// command that acts on a project makes sure the runtime owns its running containers first
+// (runtime.Runtime.Recover).
+func (g *globalOptions) connect(ctx context.Context, project string) (runtime.Runtime, error) {
+	rt, err := g.runtime(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := rt.Recover(ctx, project); err != nil {
+		rt.Close()
+		return nil, err
+	}
+	return rt, nil
 }
 
 // openProject names the project (from its compose file, or -p alone), checks that the named
@@ -153,42 +178,35 @@ func (g *globalOptions) openProject(ctx context.Context, services []string) (str
 	if err := checkServices(p, services); err != nil {
 		return "", nil, nil, err
 	}
-	rt, err := g.runtime(ctx)
+	rt, err := g.connect(ctx, name)
 	if err != nil {
 		return "", nil, nil, err
 	}
 	return name, p, rt, nil
 }
 
-// lockProject holds the runtime's per-project lock, when it has one, so that two commands
-// changing one project never interleave. The embedded runtime has one; Docker Engine
-// serialises on its own.
-func lockProject(ctx context.Context, rt runtime.Runtime, project string) (func(), error) {
-	type locker interface {
-		LockProject(ctx context.Context, project string) (func(), error)
-	}
-	if l, ok := rt.(locker); ok {
-		return l.LockProject(ctx, project)
-	}
-	return func() {}, nil
+// observe reads what the runtime has of project name (see reconcile.Observe).
+func observe(ctx context.Context, rt runtime.Runtime, name string, p *project.Project) (planner.Observed, error) {
+	return reconcile.Observe(ctx, rt, name, p)
 }
 
-// selectServices keeps the containers of the given services (all when none are given).
-func selectServices(cs []runtime.Container, services []string) []runtime.Container {
-	if len(services) == 0 {
-		return cs
+// orphanSettings are COMPOSE_REMOVE_ORPHANS and COMPOSE_IGNORE_ORPHANS, read here and nowhere
+// else: from the project's environment when there is a project (the process's, and the
+// COMPOSE_* variables of its .env, as Compose reads them), else from the process's.
+func orphanSettings(p *project.Project) (remove, ignore bool) {
+	lookup := os.Getenv
+	if p != nil {
+		lookup = func(k string) string { return p.Environment[k] }
 	}
-	want := map[string]bool{}
-	for _, s := range services {
-		want[s] = true
-	}
-	var out []runtime.Container
-	for _, c := range cs {
-		if want[c.Labels[runtime.LabelService]] {
-			out = append(out, c)
-		}
-	}
-	return out
+	remove, _ = strconv.ParseBool(lookup("COMPOSE_REMOVE_ORPHANS"))
+	ignore, _ = strconv.ParseBool(lookup("COMPOSE_IGNORE_ORPHANS"))
+	return remove, ignore
+}
+
+// apply runs plan with the global --parallel and progress titled title.
+func (g *globalOptions) apply(ctx context.Context, rt runtime.Runtime, plan *planner.Plan, title string) error {
+	_, err := reconcile.Apply(ctx, plan, rt, reconcile.Options{Parallel: g.parallel, Progress: g.newProgress(title).Event})
+	return err
 }
 
 // checkServices fails when a named service is not in the project.

@@ -67,10 +67,6 @@ func runImageLoad(ctx context.Context, g *globalOptions, input string) error {
 		return err
 	}
 	defer rt.Close()
-	loader, ok := rt.(runtime.ImageLoader)
-	if !ok {
-		return fmt.Errorf("the %s runtime cannot load images from comp: use its own tools (docker load)", rt.Name())
-	}
 	var r io.Reader = g.streams.In
 	if input != "" {
 		f, err := os.Open(input)
@@ -80,7 +76,7 @@ func runImageLoad(ctx context.Context, g *globalOptions, input string) error {
 		defer f.Close()
 		r = f
 	}
-	imgs, err := loader.LoadImages(ctx, r)
+	imgs, err := rt.LoadImages(ctx, r)
 	if err != nil {
 		return fmt.Errorf("image load: %w", err)
 	}
@@ -148,11 +144,7 @@ func runImagePrune(ctx context.Context, g *globalOptions) error {
 		return err
 	}
 	defer rt.Close()
-	pruner, ok := rt.(runtime.ImagePruner)
-	if !ok {
-		return fmt.Errorf("the %s runtime cannot prune images from comp: use its own tools (docker image prune)", rt.Name())
-	}
-	removed, err := pruner.PruneImages(ctx)
+	removed, err := rt.PruneImages(ctx)
 	for _, r := range removed {
 		fmt.Fprintf(g.streams.Out, "Deleted: %s\n", r)
 	}

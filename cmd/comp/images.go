@@ -15,6 +15,7 @@ import (
 	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
 
+	"github.com/comp-dev/comp/planner"
 	"github.com/comp-dev/comp/runtime"
 )
 
@@ -62,7 +63,7 @@ func runImages(ctx context.Context, g *globalOptions, o *imagesOptions, services
 	if err != nil {
 		return err
 	}
-	cs = selectServices(cs, services)
+	cs = planner.Select(cs, services)
 	var rows []containerImage
 	for _, c := range cs {
 		ref := c.ImageID

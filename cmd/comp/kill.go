@@ -4,16 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/comp-dev/comp/planner"
-	"github.com/comp-dev/comp/project"
-	"github.com/comp-dev/comp/reconcile"
-	"github.com/comp-dev/comp/runtime"
 )
 
 type killOptions struct {
@@ -46,61 +42,28 @@ func runKill(ctx context.Context, g *globalOptions, o *killOptions, services []s
 		return err
 	}
 	defer rt.Close()
-	cs, err := projectContainers(ctx, rt, name, false, oneoffExclude)
+	obs, err := observe(ctx, rt, name, nil)
 	if err != nil {
 		return err
 	}
-	cs = selectServices(cs, services)
-	if o.removeOrphans || envBool("COMPOSE_REMOVE_ORPHANS") {
-		if err := removeOrphans(ctx, g, rt, name, p); err != nil {
+	if removeOrphans, _ := orphanSettings(p); (o.removeOrphans || removeOrphans) && p != nil {
+		plan := planner.Remove(planner.Orphans(p, obs.Containers), planner.RemoveOptions{Stop: true, Force: true, Volumes: true})
+		if g.dryRun {
+			fmt.Fprint(g.streams.Out, plan.String())
+		} else if err := g.apply(ctx, rt, plan, "Running"); err != nil {
 			return err
 		}
 	}
-	if len(cs) == 0 {
+	plan := planner.Kill(obs, services, sig)
+	if plan.Empty() {
 		fmt.Fprintln(g.streams.Err, "no container to kill")
 		return nil
 	}
 	if g.dryRun {
-		for _, c := range cs {
-			fmt.Fprintf(g.streams.Out, "%s %s  Kill (%s)\n", planner.KindContainer, c.Name, sig)
-		}
+		fmt.Fprint(g.streams.Out, plan.String())
 		return nil
 	}
-	progress := g.newProgress("Running")
-	return forEachContainer(ctx, g.parallel, cs, func(ctx context.Context, c runtime.Container) error {
-		progress.Event(reconcile.Event{Kind: planner.KindContainer, Name: c.Name, Status: "Killing", State: reconcile.Working})
-		if err := rt.KillContainer(ctx, c.ID, sig); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-			err = fmt.Errorf("kill container %s: %w", c.Name, err)
-			progress.Event(reconcile.Event{Kind: planner.KindContainer, Name: c.Name, Status: "Error", State: reconcile.Error, Detail: err.Error()})
-			return err
-		}
-		progress.Event(reconcile.Event{Kind: planner.KindContainer, Name: c.Name, Status: "Killed", State: reconcile.Done})
-		return nil
-	})
-}
-
-// removeOrphans stops and removes the containers of services that the compose file no longer
-// has. Without a compose file nothing is an orphan.
-func removeOrphans(ctx context.Context, g *globalOptions, rt runtime.Runtime, name string, p *project.Project) error {
-	if p == nil {
-		return nil
-	}
-	cs, err := projectContainers(ctx, rt, name, true, oneoffExclude)
-	if err != nil {
-		return err
-	}
-	var orphans []runtime.Container
-	for _, c := range cs {
-		if !slices.Contains(p.AllServices, serviceOf(c)) {
-			orphans = append(orphans, c)
-		}
-	}
-	if len(orphans) == 0 {
-		return nil
-	}
-	plan := &planner.Plan{}
-	planner.StopOrder(orphans, planner.RemoveContainer, nil, plan)
-	return reconcile.Apply(ctx, plan, rt, reconcile.Options{Parallel: g.parallel, Progress: g.newProgress("Running").Event})
+	return g.apply(ctx, rt, plan, "Running")
 }
 
 // normalizeSignal accepts a signal as Docker does (KILL, SIGKILL, 9) and names it SIGKILL.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/comp-dev/comp/runtime"
 	"github.com/comp-dev/comp/runtime/embedded/supervisor"
 )
 
@@ -51,7 +52,7 @@ func run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	streams := SystemStreams()
-	root := newRootCmd(streams)
+	root := newRootCmd(streams, connectRuntime)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -76,8 +77,10 @@ type exitStatus struct {
 
 func (e *exitStatus) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
-func newRootCmd(streams *IOStreams) *cobra.Command {
-	g := &globalOptions{streams: streams}
+// newRootCmd builds the comp command on streams, reaching runtimes through newRuntime (a
+// test gives a fake).
+func newRootCmd(streams *IOStreams, newRuntime func(ctx context.Context, name string) (runtime.Runtime, error)) *cobra.Command {
+	g := &globalOptions{streams: streams, newRuntime: newRuntime}
 	root := &cobra.Command{
 		Use:           "comp",
 		Short:         "Run Compose projects on the embedded runtime or on Docker Engine",

@@ -18,6 +18,7 @@ import (
 	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
 
+	"github.com/comp-dev/comp/planner"
 	"github.com/comp-dev/comp/runtime"
 )
 
@@ -85,7 +86,7 @@ func runPs(ctx context.Context, g *globalOptions, o *psOptions, services []strin
 	if err != nil {
 		return err
 	}
-	cs = selectServices(cs, services)
+	cs = planner.Select(cs, services)
 	if len(status) > 0 {
 		var kept []runtime.Container
 		for _, c := range cs {

@@ -6,12 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/comp-dev/comp/planner"
-	"github.com/comp-dev/comp/reconcile"
 	"github.com/comp-dev/comp/runtime"
 )
 
@@ -61,10 +59,9 @@ func runRm(ctx context.Context, g *globalOptions, o *rmOptions, services []strin
 	if err != nil {
 		return err
 	}
-	cs = selectServices(cs, services)
 	var stopped []runtime.Container
 	var names []string
-	for _, c := range cs {
+	for _, c := range planner.Select(cs, services) {
 		if !isActive(c) || (o.stop && g.dryRun) {
 			stopped = append(stopped, c)
 			names = append(names, c.Name)
@@ -87,40 +84,12 @@ func runRm(ctx context.Context, g *globalOptions, o *rmOptions, services []strin
 		fmt.Fprintln(g.streams.Out, msg)
 		return errors.New("not removing without confirmation: stdin is not a terminal; pass -f to remove")
 	}
-	if g.dryRun {
-		for _, c := range stopped {
-			fmt.Fprintf(g.streams.Out, "%s %s  Remove\n", planner.KindContainer, c.Name)
-		}
-		return nil
-	}
-	progress := g.newProgress("Running")
-	return forEachContainer(ctx, g.parallel, stopped, func(ctx context.Context, c runtime.Container) error {
-		progress.Event(reconcile.Event{Kind: planner.KindContainer, Name: c.Name, Status: "Removing", State: reconcile.Working})
-		err := rt.RemoveContainer(ctx, c.ID, runtime.RemoveOptions{Force: o.force, Volumes: o.volumes})
-		if err != nil && !errors.Is(err, runtime.ErrNotFound) {
-			err = fmt.Errorf("remove container %s: %w", c.Name, err)
-			progress.Event(reconcile.Event{Kind: planner.KindContainer, Name: c.Name, Status: "Error", State: reconcile.Error, Detail: err.Error()})
-			return err
-		}
-		progress.Event(reconcile.Event{Kind: planner.KindContainer, Name: c.Name, Status: "Removed", State: reconcile.Done})
-		return nil
-	})
-}
-
-// stopServices stops the running containers of services (all when none are named), dependents
-// before their dependencies.
-func stopServices(ctx context.Context, g *globalOptions, rt runtime.Runtime, name string, services []string, timeout *time.Duration) error {
-	cs, err := projectContainers(ctx, rt, name, false, oneoffExclude)
-	if err != nil {
-		return err
-	}
-	plan := &planner.Plan{}
-	planner.StopOrder(selectServices(cs, services), planner.StopContainer, timeout, plan)
+	plan := planner.Remove(stopped, planner.RemoveOptions{Force: o.force, Volumes: o.volumes})
 	if g.dryRun {
 		fmt.Fprint(g.streams.Out, plan.String())
 		return nil
 	}
-	return reconcile.Apply(ctx, plan, rt, reconcile.Options{Parallel: g.parallel, Progress: g.newProgress("Stopping").Event})
+	return g.apply(ctx, rt, plan, "Running")
 }
 
 // confirm asks a yes/no question on the terminal; only y or yes is yes.

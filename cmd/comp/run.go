@@ -106,29 +106,39 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions, service string
 		return err
 	}
 
-	rt, err := g.runtime(ctx)
+	rt, err := g.connect(ctx, p.Name)
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
-	if err := startDependencies(ctx, g, o, p, s, rt, &spec); err != nil || g.dryRun {
+	removeOrphans, ignoreOrphans := orphanSettings(p)
+	progress := g.newProgress("Running")
+	applyOpts := reconcile.Options{Parallel: g.parallel, Progress: progress.Event}
+	plan, err := reconcile.Prepare(ctx, rt, p, applyOpts, g.dryRun, func(obs planner.Observed, _ bool) (*planner.Plan, error) {
+		return planner.Run(p, obs, planner.RunOptions{Service: s.Name, Oneoff: spec,
+			RemoveOrphans: o.removeOrphans || removeOrphans, IgnoreOrphans: ignoreOrphans})
+	})
+	if err != nil {
 		return err
 	}
-	if img, err := rt.InspectImage(ctx, spec.Image); err == nil {
-		spec.Labels[runtime.LabelImage] = img.ID
+	if g.dryRun {
+		fmt.Fprint(g.streams.Out, plan.String())
+		return nil
 	}
-	id, err := rt.CreateContainer(ctx, spec)
-	if err != nil {
-		return fmt.Errorf("create container %s: %w", spec.Name, err)
+	if err := reconcile.Preflight(ctx, plan, rt); err != nil {
+		return err
+	}
+	for _, w := range plan.Warnings {
+		progress.Warn(w)
 	}
 	if o.detach {
-		if err := rt.StartContainer(ctx, id); err != nil {
-			return fmt.Errorf("start container %s: %w", spec.Name, err)
+		if _, err := reconcile.Apply(ctx, plan, rt, applyOpts); err != nil {
+			return err
 		}
 		fmt.Fprintln(g.streams.Out, spec.Name)
 		return nil
 	}
-	return attachOneoff(ctx, g, o, rt, id, spec)
+	return attachOneoff(ctx, g, o, rt, plan, applyOpts, spec)
 }
 
 // loadForRun loads the project for `run SERVICE`. Naming a service enables its profiles, as
@@ -160,79 +170,6 @@ func loadForRun(ctx context.Context, g *globalOptions, service string, noDeps bo
 	}
 	opts.Profiles = append(profiles, s.Profiles...)
 	return project.Load(ctx, opts)
-}
-
-// startDependencies creates and starts what service needs, as `up` would, leaving out the
-// service's own containers, then waits for the conditions service puts on its dependencies.
-// With --dry-run it prints the plan instead.
-func startDependencies(ctx context.Context, g *globalOptions, o *runOptions, p *project.Project, s types.ServiceConfig,
-	rt runtime.Runtime, oneoff *runtime.ContainerSpec) error {
-
-	obs, err := reconcile.Observe(ctx, rt, p.Name, p)
-	if err != nil {
-		return err
-	}
-	plan, err := planner.Up(p, obs, planner.UpOptions{
-		RemoveOrphans: o.removeOrphans || envBool("COMPOSE_REMOVE_ORPHANS"),
-		IgnoreOrphans: envBool("COMPOSE_IGNORE_ORPHANS"),
-	})
-	if err != nil {
-		return err
-	}
-	plan = withoutServiceContainers(plan, s.Name)
-	if g.dryRun {
-		fmt.Fprint(g.streams.Out, plan.String())
-		fmt.Fprintf(g.streams.Out, "%s %s  %s (one-off)\n", planner.KindContainer, oneoff.Name, planner.CreateContainer)
-		return nil
-	}
-	if err := reconcile.Preflight(ctx, plan, rt, *oneoff); err != nil {
-		return err
-	}
-	progress := g.newProgress("Running")
-	for _, w := range plan.Warnings {
-		progress.Warn(w)
-	}
-	if len(plan.Steps) > 0 {
-		if err := reconcile.Apply(ctx, plan, rt, reconcile.Options{Parallel: g.parallel, Progress: progress.Event}); err != nil {
-			return err
-		}
-	}
-	if o.noDeps {
-		return nil
-	}
-	cs, err := projectContainers(ctx, rt, p.Name, true, oneoffExclude)
-	if err != nil {
-		return err
-	}
-	for _, dep := range sortedKeys(s.DependsOn) {
-		cond := s.DependsOn[dep]
-		if cond.Condition != types.ServiceConditionHealthy && cond.Condition != types.ServiceConditionCompletedSuccessfully {
-			continue
-		}
-		for _, c := range selectServices(cs, []string{dep}) {
-			err := awaitCondition(ctx, rt, c, dependency{Service: dep, Condition: cond.Condition})
-			if err != nil && cond.Required {
-				return err
-			}
-			if err != nil {
-				progress.Warn(fmt.Sprintf("optional dependency %q failed: %v", dep, err))
-			}
-		}
-	}
-	return nil
-}
-
-// withoutServiceContainers drops the steps of service's own containers from plan: `run` creates
-// a one-off container instead, and leaves the service's replicas as they are.
-func withoutServiceContainers(plan *planner.Plan, service string) *planner.Plan {
-	out := &planner.Plan{Warnings: plan.Warnings}
-	for _, st := range plan.Steps {
-		if st.Kind == planner.KindContainer && st.Service == service {
-			continue
-		}
-		out.Steps = append(out.Steps, st)
-	}
-	return out
 }
 
 // oneoffSpec is the container spec of a `run` of service s: the service's own, with no restart
@@ -349,19 +286,14 @@ func volumeMount(p *project.Project, v string) (runtime.Mount, error) {
 	return m, nil
 }
 
-// attachOneoff attaches to the created container, starts it, forwards Ctrl-C and SIGTERM to it,
-// and ends with its exit status; with --rm it removes it afterwards, whatever happened.
-func attachOneoff(ctx context.Context, g *globalOptions, o *runOptions, rt runtime.Runtime, id string, spec runtime.ContainerSpec) (err error) {
+// attachOneoff applies run's plan, attaching to the one-off container just before its start;
+// then it forwards Ctrl-C and SIGTERM to the container, and ends with its exit status. With
+// --rm it removes the container afterwards, whatever happened.
+func attachOneoff(ctx context.Context, g *globalOptions, o *runOptions, rt runtime.Runtime, plan *planner.Plan,
+	applyOpts reconcile.Options, spec runtime.ContainerSpec) (err error) {
+
 	// The container's life is not tied to comp's signals: they are forwarded to it instead.
 	runCtx := context.WithoutCancel(ctx)
-	if o.rm {
-		defer func() {
-			if rerr := rt.RemoveContainer(runCtx, id, runtime.RemoveOptions{Force: true, Volumes: true}); rerr != nil &&
-				!errors.Is(rerr, runtime.ErrNotFound) {
-				err = errors.Join(err, fmt.Errorf("remove container %s: %w", spec.Name, rerr))
-			}
-		}()
-	}
 	streams := runtime.AttachStreams{Stdout: g.streams.Out, Stderr: g.streams.Err, Tty: spec.Tty}
 	if spec.Tty {
 		streams.Stderr = nil
@@ -371,32 +303,56 @@ func attachOneoff(ctx context.Context, g *globalOptions, o *runOptions, rt runti
 	}
 	attachCtx, cancelAttach := context.WithCancel(runCtx)
 	defer cancelAttach()
-	wait, err := rt.Attach(attachCtx, id, streams)
-	if err != nil {
-		return err
+	var (
+		id      string
+		wait    func() error
+		restore = func() {}
+		sigs    = make(chan os.Signal, 2)
+		done    = make(chan struct{})
+	)
+	defer close(done)
+	defer signal.Stop(sigs)
+	defer func() { restore() }()
+	if o.rm {
+		defer func() {
+			if id != "" {
+				err = errors.Join(err, removeOneoff(runCtx, g, rt, id))
+			}
+		}()
 	}
-	if spec.Tty {
-		restore, err := rawTerminal(g.streams.In)
+	applyOpts.BeforeStart = func(_ context.Context, st *planner.Step, cid string) error {
+		if st.Name != spec.Name {
+			return nil
+		}
+		id = cid
+		w, err := rt.Attach(attachCtx, cid, streams)
 		if err != nil {
 			return err
 		}
-		defer restore()
+		wait = w
+		if spec.Tty {
+			if restore, err = g.streams.RawInput(); err != nil {
+				restore = func() {}
+				return err
+			}
+		}
+		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+		go forwardSignals(runCtx, rt, cid, sigs, done)
+		return nil
 	}
-
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	done := make(chan struct{})
-	defer close(done)
-	go forwardSignals(runCtx, rt, id, sigs, done)
-
-	if err := rt.StartContainer(runCtx, id); err != nil {
+	res, err := reconcile.Apply(ctx, plan, rt, applyOpts)
+	if id == "" {
+		id = res.Created[spec.Name]
+	}
+	if err != nil {
 		cancelAttach()
-		_ = wait()
-		return fmt.Errorf("start container %s: %w", spec.Name, err)
+		if wait != nil {
+			_ = wait()
+		}
+		return err
 	}
 	if spec.Tty {
-		defer followTerminalSize(runCtx, rt, id, g.streams.In)()
+		defer followTerminalSize(runCtx, rt, id, g.streams)()
 	}
 	streamErr := wait()
 	code, err := rt.WaitContainer(runCtx, id)
@@ -407,6 +363,20 @@ func attachOneoff(ctx context.Context, g *globalOptions, o *runOptions, rt runti
 		return &exitStatus{code: code}
 	}
 	return streamErr
+}
+
+// removeOneoff removes run's one-off container id and its anonymous volumes (--rm).
+func removeOneoff(ctx context.Context, g *globalOptions, rt runtime.Runtime, id string) error {
+	c, err := rt.InspectContainer(ctx, id)
+	if errors.Is(err, runtime.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	plan := planner.Remove([]runtime.Container{c}, planner.RemoveOptions{Force: true, Volumes: true})
+	_, err = reconcile.Apply(ctx, plan, rt, reconcile.Options{Parallel: g.parallel})
+	return err
 }
 
 // forwardSignals sends the signals comp receives to the container: the first as it is, a

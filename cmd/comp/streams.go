@@ -1,10 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
 
 	"github.com/mattn/go-isatty"
+	"golang.org/x/term"
 )
 
 // IOStreams are the command's standard streams and what they are connected to. It decides TTY
@@ -17,6 +19,8 @@ type IOStreams struct {
 	InTTY  bool
 	OutTTY bool
 	ErrTTY bool
+	// terminal is In when it is a terminal: the one comp sets to raw mode and measures.
+	terminal *os.File
 	// NoColor is set by NO_COLOR or --ansi never; --ansi always sets ForceColor.
 	NoColor    bool
 	ForceColor bool
@@ -25,13 +29,41 @@ type IOStreams struct {
 // SystemStreams are the process's own streams.
 func SystemStreams() *IOStreams {
 	_, noColor := os.LookupEnv("NO_COLOR")
-	return &IOStreams{
+	s := &IOStreams{
 		In: os.Stdin, Out: os.Stdout, Err: os.Stderr,
 		InTTY:   isatty.IsTerminal(os.Stdin.Fd()),
 		OutTTY:  isatty.IsTerminal(os.Stdout.Fd()),
 		ErrTTY:  isatty.IsTerminal(os.Stderr.Fd()),
 		NoColor: noColor,
 	}
+	if s.InTTY {
+		s.terminal = os.Stdin
+	}
+	return s
+}
+
+// RawInput puts the input terminal into raw mode, so that keys (Ctrl-C included) reach a
+// container's terminal untouched, and returns the function that restores it. When the input
+// is no terminal it does nothing.
+func (s *IOStreams) RawInput() (restore func(), err error) {
+	if s.terminal == nil {
+		return func() {}, nil
+	}
+	fd := int(s.terminal.Fd())
+	state, err := term.MakeRaw(fd)
+	if err != nil {
+		return nil, fmt.Errorf("set the terminal to raw mode: %w", err)
+	}
+	return func() { _ = term.Restore(fd, state) }, nil
+}
+
+// TerminalSize is the size of the input terminal; ok is false when the input is none.
+func (s *IOStreams) TerminalSize() (width, height int, ok bool) {
+	if s.terminal == nil {
+		return 0, 0, false
+	}
+	w, h, err := term.GetSize(int(s.terminal.Fd()))
+	return w, h, err == nil
 }
 
 // ColorOut says whether output on Out is colored.

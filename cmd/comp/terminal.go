@@ -2,32 +2,13 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 
-	"golang.org/x/term"
-
 	"github.com/comp-dev/comp/runtime"
 )
-
-// rawTerminal puts the terminal on in into raw mode, so that keys (Ctrl-C included) reach the
-// container's TTY untouched, and returns the function that restores it. When in is not a
-// terminal it does nothing.
-func rawTerminal(in io.Reader) (restore func(), err error) {
-	f, ok := in.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return func() {}, nil
-	}
-	state, err := term.MakeRaw(int(f.Fd()))
-	if err != nil {
-		return nil, fmt.Errorf("set the terminal to raw mode: %w", err)
-	}
-	return func() { _ = term.Restore(int(f.Fd()), state) }, nil
-}
 
 // useTTY decides whether a container command gets a TTY, as Compose does: by default when both
 // stdin and stdout are terminals; never with -T.
@@ -51,13 +32,11 @@ func resolveEnv(values []string) []string {
 	return out
 }
 
-// followTerminalSize keeps the terminal of container id the size of comp's own (in), when the
-// runtime can resize it and in is a terminal: now, then at every SIGWINCH, until the returned
-// function is called.
-func followTerminalSize(ctx context.Context, rt runtime.Runtime, id string, in io.Reader) (stop func()) {
-	resizer, ok := rt.(runtime.TerminalResizer)
-	f, isFile := in.(*os.File)
-	if !ok || !isFile || !term.IsTerminal(int(f.Fd())) {
+// followTerminalSize keeps the terminal of container id the size of comp's own input
+// terminal, when there is one: now, then at every SIGWINCH, until the returned function is
+// called.
+func followTerminalSize(ctx context.Context, rt runtime.Runtime, id string, streams *IOStreams) (stop func()) {
+	if _, _, ok := streams.TerminalSize(); !ok {
 		return func() {}
 	}
 	winch := make(chan os.Signal, 1)
@@ -65,8 +44,8 @@ func followTerminalSize(ctx context.Context, rt runtime.Runtime, id string, in i
 	done := make(chan struct{})
 	go func() {
 		for {
-			if w, h, err := term.GetSize(int(f.Fd())); err == nil {
-				_ = resizer.ResizeTerminal(ctx, id, uint16(w), uint16(h))
+			if w, h, ok := streams.TerminalSize(); ok {
+				_ = rt.ResizeTerminal(ctx, id, uint16(w), uint16(h))
 			}
 			select {
 			case <-done:

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/comp-dev/comp/planner"
 	"github.com/comp-dev/comp/runtime"
 )
 
@@ -34,7 +35,7 @@ func runTop(ctx context.Context, g *globalOptions, services []string) error {
 	if err != nil {
 		return err
 	}
-	cs = selectServices(cs, services)
+	cs = planner.Select(cs, services)
 	tops := make([]runtime.Top, len(cs))
 	err = forEach(ctx, g.parallel, len(cs), func(ctx context.Context, i int) error {
 		top, err := rt.Top(ctx, cs[i].ID)

@@ -202,37 +202,40 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, services []strin
 			return fmt.Errorf("--exit-code-from %s: the service is not attached", o.exitCodeFrom)
 		}
 	}
-	rt, err := g.runtime(ctx)
+	rt, err := g.connect(ctx, p.Name)
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
-	unlock, err := lockProject(ctx, rt, p.Name)
+	unlock, err := rt.LockProject(ctx, p.Name)
 	if err != nil {
 		return err
 	}
 	defer unlock()
 
+	removeOrphans, ignoreOrphans := orphanSettings(p)
 	upOpts := planner.UpOptions{
 		ForceRecreate: o.forceRecreate,
 		NoRecreate:    o.noRecreate,
 		NoStart:       o.noStart,
 		Build:         o.build,
 		NoBuild:       o.noBuild,
-		RemoveOrphans: o.removeOrphans || envBool("COMPOSE_REMOVE_ORPHANS"),
-		IgnoreOrphans: envBool("COMPOSE_IGNORE_ORPHANS"),
+		RemoveOrphans: o.removeOrphans || removeOrphans,
+		IgnoreOrphans: ignoreOrphans,
 		Scale:         scale,
 		Pull:          o.pull,
 		Timeout:       timeoutFlag(o.timeout),
+		Wait:          o.wait,
 	}
 	progress := g.newProgress("Running")
 	applyOpts := reconcile.Options{Parallel: g.parallel, Progress: progress.Event}
-
-	obs, err := reconcile.Observe(ctx, rt, p.Name, p)
-	if err != nil {
-		return err
-	}
-	plan, err := planner.Up(p, obs, upOpts)
+	plan, err := reconcile.Prepare(ctx, rt, p, applyOpts, g.dryRun, func(obs planner.Observed, imagesReady bool) (*planner.Plan, error) {
+		opts := upOpts
+		if imagesReady {
+			opts.Pull, opts.Build = "missing", false // pulled and built just now
+		}
+		return planner.Up(p, obs, opts)
+	})
 	if err != nil {
 		return err
 	}
@@ -240,45 +243,24 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, services []strin
 		fmt.Fprint(g.streams.Out, plan.String())
 		return nil
 	}
-	// Pull first, then plan again against the images now present, so that a pulled image that
-	// differs from the one a container runs is seen as a change.
-	if pulls := pullSteps(plan); len(pulls.Steps) > 0 {
-		if err := reconcile.Apply(ctx, pulls, rt, applyOpts); err != nil {
-			return err
-		}
-		if obs, err = reconcile.Observe(ctx, rt, p.Name, p); err != nil {
-			return err
-		}
-		upOpts.Pull = "missing"
-		upOpts.Build = false // built just now
-		if plan, err = planner.Up(p, obs, upOpts); err != nil {
-			return err
-		}
-	}
 	if err := reconcile.Preflight(ctx, plan, rt); err != nil {
 		return err
 	}
 	for _, w := range plan.Warnings {
 		progress.Warn(w)
 	}
-	if o.wait {
-		return applyAndWait(ctx, rt, p, plan, applyOpts, time.Duration(o.waitTimeout)*time.Second, progress.Event)
-	}
 	if o.detach || o.noStart {
-		return reconcile.Apply(ctx, plan, rt, applyOpts)
+		timeout := time.Duration(o.waitTimeout) * time.Second
+		if o.wait && timeout > 0 {
+			applyOpts.Deadline = time.Now().Add(timeout)
+		}
+		_, err := reconcile.Apply(ctx, plan, rt, applyOpts)
+		if o.wait && timeout > 0 && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return fmt.Errorf("application not healthy after %s", timeout)
+		}
+		return err
 	}
 	return attachedUp(ctx, g, o, p, rt, plan, applyOpts, attached)
-}
-
-// pullSteps is the part of plan that pulls images.
-func pullSteps(plan *planner.Plan) *planner.Plan {
-	out := &planner.Plan{}
-	for _, st := range plan.Steps {
-		if st.Action == planner.PullImage || st.Action == planner.BuildImage {
-			out.Steps = append(out.Steps, st)
-		}
-	}
-	return out
 }
 
 // attachedUp applies the plan while streaming the output of the attached services' containers,
@@ -298,14 +280,7 @@ func attachedUp(ctx context.Context, g *globalOptions, o *upOptions, p *project.
 		Prefix:     !o.noLogPrefix,
 		Timestamps: o.timestamps,
 	})
-	var names []string
-	for _, st := range plan.Steps {
-		if st.Kind == planner.KindContainer && st.Action != planner.RemoveContainer && slices.Contains(attached, st.Service) {
-			s, _ := p.GetService(st.Service)
-			names = append(names, project.DisplayName(s, st.Number))
-		}
-	}
-	sort.Strings(names)
+	names := attachedNames(plan, attached)
 	printer.Register(names...)
 	exits := newExitPolicy(o)
 
@@ -316,18 +291,18 @@ func attachedUp(ctx context.Context, g *globalOptions, o *upOptions, p *project.
 	followCtx, stopFollow := context.WithCancel(ctx)
 	defer stopFollow()
 	var attachedOut *logs.Attached
-	if oa, ok := rt.(runtime.OutputAttacher); ok && len(attached) > 0 {
+	if rt.Capabilities().AttachOutput && len(attached) > 0 {
 		attachedOut = logs.NewAttached()
 		applyOpts.BeforeStart = func(_ context.Context, st *planner.Step, id string) error {
 			if slices.Contains(attached, st.Service) {
-				if stream, err := oa.AttachOutput(followCtx, id); err == nil {
+				if stream, err := rt.AttachOutput(followCtx, id); err == nil {
 					attachedOut.Add(followCtx, id, stream)
 				}
 			}
 			return nil
 		}
 	}
-	if err := reconcile.Apply(ctx, plan, rt, applyOpts); err != nil {
+	if _, err := reconcile.Apply(ctx, plan, rt, applyOpts); err != nil {
 		return err
 	}
 	// Follow once the containers exist: the follower then knows them all (it ends when all
@@ -486,6 +461,33 @@ func (e *exitPolicy) status() error {
 	return &exitStatus{code: code}
 }
 
+// attachedNames are the display names of the containers of the attached services that plan
+// keeps, starts or creates, sorted: what attached `up` says it attaches to.
+func attachedNames(plan *planner.Plan, attached []string) []string {
+	seen := map[string]bool{}
+	var names []string
+	for _, st := range plan.Steps {
+		if st.Kind != planner.KindContainer || st.Quiet || !slices.Contains(attached, st.Service) {
+			continue
+		}
+		var name string
+		switch {
+		case st.Action == planner.CreateContainer:
+			name = runtime.DisplayName(st.Spec.Name, st.Spec.Labels)
+		case st.Container != nil && (st.Action == planner.KeepContainer || st.Action == planner.StartContainer || st.Action == planner.RestartContainer):
+			name = runtime.DisplayName(st.Container.Name, st.Container.Labels)
+		default:
+			continue
+		}
+		if !seen[name] {
+			seen[name] = true
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
 // stopProject stops (or, with kill, kills) the project's running containers in reverse
 // dependency order.
 func stopProject(ctx context.Context, g *globalOptions, rt runtime.Runtime, name string, timeout *time.Duration, kill bool) error {
@@ -493,21 +495,10 @@ func stopProject(ctx context.Context, g *globalOptions, rt runtime.Runtime, name
 	if err != nil {
 		return err
 	}
+	obs := planner.Observed{Containers: cs}
 	if kill {
-		var errs []error
-		for _, c := range cs {
-			if err := rt.KillContainer(ctx, c.ID, "SIGKILL"); err != nil && !errors.Is(err, runtime.ErrNotFound) && !errors.Is(err, runtime.ErrConflict) {
-				errs = append(errs, err)
-			}
-		}
-		return errors.Join(errs...)
+		_, err := reconcile.Apply(ctx, planner.Kill(obs, nil, "SIGKILL"), rt, reconcile.Options{Parallel: g.parallel})
+		return err
 	}
-	plan := &planner.Plan{}
-	planner.StopOrder(cs, planner.StopContainer, timeout, plan)
-	return reconcile.Apply(ctx, plan, rt, reconcile.Options{Parallel: g.parallel, Progress: g.newProgress("Stopping").Event})
-}
-
-func envBool(name string) bool {
-	b, _ := strconv.ParseBool(os.Getenv(name))
-	return b
+	return g.apply(ctx, rt, planner.Stop(obs, nil, timeout), "Stopping")
 }

@@ -27,8 +27,6 @@ import (
 	"github.com/comp-dev/comp/runtime"
 )
 
-var _ runtime.ImageBuilder = (*Runtime)(nil)
-
 // BuildImage builds spec with the engine's classic builder, tags the result with every one of
 // spec.Tags and returns the image ID. The context folder is sent without the files its
 // .dockerignore excludes (the Dockerfile and .dockerignore are always sent). A failing

@@ -35,7 +35,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec runtime.ContainerSpe
 
 	attachments := sortedAttachments(spec.Networks)
 	var netCfg *network.NetworkingConfig
-	if spec.NetworkMode == "" && len(attachments) > 0 {
+	if spec.NetworkMode == (runtime.Namespace{}) && len(attachments) > 0 {
 		// Before API 1.44 the engine takes a single endpoint at create: the primary one.
 		primary := attachments[0]
 		host.NetworkMode = container.NetworkMode(primary.Network)
@@ -57,7 +57,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec runtime.ContainerSpe
 		return "", fmt.Errorf("create container %s: %w", name, classify(err))
 	}
 
-	if spec.NetworkMode == "" && len(attachments) > 1 {
+	if spec.NetworkMode == (runtime.Namespace{}) && len(attachments) > 1 {
 		for _, a := range attachments[1:] {
 			if err := r.cli.NetworkConnect(ctx, a.Network, resp.ID, r.endpointSettings(a, spec.Links)); err != nil {
 				err = fmt.Errorf("create container %s: connect to network %s: %w", name, a.Network, classify(err))
@@ -145,7 +145,7 @@ func (r *Runtime) containerConfig(spec runtime.ContainerSpec) (*container.Config
 	cfg.ExposedPorts = exposed
 
 	host := &container.HostConfig{
-		NetworkMode:    container.NetworkMode(spec.NetworkMode),
+		NetworkMode:    container.NetworkMode(spec.NetworkMode.String()),
 		PortBindings:   bindings,
 		ExtraHosts:     spec.ExtraHosts,
 		DNS:            spec.DNS,
@@ -158,8 +158,8 @@ func (r *Runtime) containerConfig(spec runtime.ContainerSpec) (*container.Config
 		CapDrop:        strslice.StrSlice(spec.CapDrop),
 		SecurityOpt:    spec.SecurityOpt,
 		ReadonlyRootfs: spec.ReadOnly,
-		IpcMode:        container.IpcMode(spec.IPC),
-		PidMode:        container.PidMode(spec.PID),
+		IpcMode:        container.IpcMode(spec.IPC.String()),
+		PidMode:        container.PidMode(spec.PID.String()),
 		GroupAdd:       spec.GroupAdd,
 		Sysctls:        spec.Sysctls,
 		ShmSize:        spec.Resources.ShmSize,
@@ -187,7 +187,7 @@ func (r *Runtime) containerConfig(spec runtime.ContainerSpec) (*container.Config
 		host.Ulimits = append(host.Ulimits, &units.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
 	}
 	for _, v := range spec.VolumesFrom {
-		host.VolumesFrom = append(host.VolumesFrom, strings.TrimPrefix(v, "container:"))
+		host.VolumesFrom = append(host.VolumesFrom, v.String())
 	}
 	for _, m := range spec.Mounts {
 		if err := r.addMount(host, m); err != nil {

@@ -103,3 +103,24 @@ func labelFilters(project string, labels map[string]string) filters.Args {
 	}
 	return f
 }
+
+// Capabilities: Docker's attach API is its cheap live output; the engine has no project lock.
+func (r *Runtime) Capabilities() runtime.Capabilities {
+	return runtime.Capabilities{AttachOutput: true}
+}
+
+// Recover does nothing: Docker Engine owns its containers and restarts them itself.
+func (r *Runtime) Recover(ctx context.Context, project string) error { return nil }
+
+// LockProject holds nothing: the engine has no lock a client could take for a project, and
+// Docker Compose takes none either (Capabilities.ProjectLock is false).
+func (r *Runtime) LockProject(ctx context.Context, project string) (func(), error) {
+	return func() {}, nil
+}
+
+// CheckContainerSpec accepts every spec: the engine supports all that project translates, and
+// refuses the rest itself with a message naming the option.
+func (r *Runtime) CheckContainerSpec(spec runtime.ContainerSpec) error { return nil }
+
+// CheckNetworkSpec accepts every spec, as CheckContainerSpec does.
+func (r *Runtime) CheckNetworkSpec(spec runtime.NetworkSpec) error { return nil }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/distribution/reference"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 
 	"github.com/comp-dev/comp/runtime"
@@ -158,6 +159,22 @@ func (r *Runtime) LoadImages(ctx context.Context, rd io.Reader) ([]runtime.Image
 				}
 				out = append(out, img)
 			}
+		}
+	}
+	return out, nil
+}
+
+// PruneImages removes dangling images (untagged, used by no container), as `docker image
+// prune` does, and returns the IDs it deleted.
+func (r *Runtime) PruneImages(ctx context.Context) ([]string, error) {
+	report, err := r.cli.ImagesPrune(ctx, filters.NewArgs(filters.Arg("dangling", "true")))
+	if err != nil {
+		return nil, fmt.Errorf("prune images: %w", classify(err))
+	}
+	var out []string
+	for _, d := range report.ImagesDeleted {
+		if d.Deleted != "" {
+			out = append(out, d.Deleted)
 		}
 	}
 	return out, nil

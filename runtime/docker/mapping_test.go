@@ -157,7 +157,9 @@ func TestContainerConfigMapsTheSpec(t *testing.T) {
 			{Type: runtime.MountVolume, Target: "/anon"},
 			{Type: runtime.MountTmpfs, Target: "/run", TmpfsSize: 1 << 20, TmpfsMode: 0o700},
 		},
-		VolumesFrom: []string{"container:p-db-1:ro"},
+		VolumesFrom: []runtime.VolumesFrom{{Container: "p-db-1", Mode: "ro"}},
+		IPC:         runtime.JoinContainer("p-db-1"),
+		PID:         runtime.Namespace{Mode: runtime.NamespaceHost},
 		Resources:   runtime.Resources{Memory: 1 << 30, PidsLimit: 100, ShmSize: 64 << 20},
 		Ulimits:     []runtime.Ulimit{{Name: "nofile", Soft: 1024, Hard: 2048}},
 		Log:         runtime.LogConfig{Driver: "json-file", Options: map[string]string{"max-size": "1m"}},
@@ -196,7 +198,7 @@ func TestContainerConfigMapsTheSpec(t *testing.T) {
 		t.Errorf("Mounts = %+v, want %+v", host.Mounts, wantMounts)
 	}
 	if host.RestartPolicy.Name != "on-failure" || host.RestartPolicy.MaximumRetryCount != 4 ||
-		!slices.Equal(host.VolumesFrom, []string{"p-db-1:ro"}) || *host.PidsLimit != 100 || host.ShmSize != 64<<20 ||
+		!slices.Equal(host.VolumesFrom, []string{"p-db-1:ro"}) || host.IpcMode != "container:p-db-1" || host.PidMode != "host" || *host.PidsLimit != 100 || host.ShmSize != 64<<20 ||
 		host.Memory != 1<<30 || !*host.Init || host.LogConfig.Type != "json-file" || len(host.Ulimits) != 1 {
 		t.Errorf("host config = %+v", host)
 	}

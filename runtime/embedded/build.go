@@ -8,8 +8,6 @@ import (
 	"github.com/comp-dev/comp/runtime/embedded/build"
 )
 
-var _ runtime.ImageBuilder = (*Runtime)(nil)
-
 // BuildImage builds spec into the image store with the embedded builder (package build): RUN
 // steps run as containers of this process, on the host's network. The builds' scratch folders
 // live under <root>/build, their cache beside the image store.

@@ -88,6 +88,17 @@ func (r *Runtime) Info(ctx context.Context) (runtime.Info, error) {
 	return info, nil
 }
 
+// Capabilities: the embedded runtime locks projects; its logs are the live output stream.
+func (r *Runtime) Capabilities() runtime.Capabilities {
+	return runtime.Capabilities{ProjectLock: true}
+}
+
+// AttachOutput is not needed on the embedded runtime, whose log files are its live stream
+// (Capabilities.AttachOutput is false).
+func (r *Runtime) AttachOutput(ctx context.Context, id string) (func(sink func(runtime.LogLine)) error, error) {
+	return nil, runtime.Classify(runtime.ErrNotImplemented, errors.New("attach to the output of a container: the embedded runtime streams it from its log"))
+}
+
 // LockProject serialises the comp commands that change project: two `up`s never race.
 func (r *Runtime) LockProject(ctx context.Context, project string) (func(), error) {
 	if err := state.CheckName("project", project); err != nil {
@@ -118,20 +129,17 @@ func (r *Runtime) call(ctx context.Context, idOrName string, req supervisor.Requ
 	return err
 }
 
-// ListContainers reads the records of the containers matching opts.
+// ListContainers reads the records of the containers matching opts. It starts nothing: a
+// record says what its supervisor last wrote (see Recover).
 func (r *Runtime) ListContainers(ctx context.Context, opts runtime.ListOptions) ([]runtime.Container, error) {
 	records, err := r.layout.Records()
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
 	var out []runtime.Container
-	adopt := map[string]bool{}
 	for _, rec := range records {
-		if !volume.Matches(rec.Spec.Labels, opts) {
+		if !opts.Match(rec.Spec.Labels) {
 			continue
-		}
-		if rec.State == state.Running || rec.State == state.Restarting {
-			adopt[rec.Project()] = true
 		}
 		c := toContainer(rec)
 		// As Docker's list: without All, containers about to be restarted count as running.
@@ -140,30 +148,65 @@ func (r *Runtime) ListContainers(ctx context.Context, opts runtime.ListOptions) 
 		}
 		out = append(out, c)
 	}
-	// Every command that looks at a project makes sure its supervisor runs: one that died
-	// is replaced, and the new one re-adopts the containers and reads their pending output.
-	for project := range adopt {
-		if c, err := r.client(project); err == nil {
-			if err := c.Ensure(ctx); err != nil {
-				return nil, err
-			}
-		}
-	}
 	return out, nil
 }
 
-// InspectContainer reads one container's record.
+// InspectContainer reads one container's record. It starts nothing (see Recover).
 func (r *Runtime) InspectContainer(ctx context.Context, idOrName string) (runtime.Container, error) {
 	rec, err := r.layout.Find(idOrName)
 	if err != nil {
 		return runtime.Container{}, err
 	}
-	if rec.State == state.Running || rec.State == state.Restarting {
-		// Only a living supervisor keeps a running record true: make sure there is one.
-		if c, err := r.client(rec.Project()); err == nil {
-			if err := c.Ensure(ctx); err != nil {
-				return runtime.Container{}, err
-			}
+	return toContainer(rec), nil
+}
+
+// Recover makes sure a supervisor runs for project (every project when "") while any of its
+// containers is recorded running: one that died is replaced, and the new one re-adopts the
+// containers, reads their pending output and brings the records up to date.
+func (r *Runtime) Recover(ctx context.Context, project string) error {
+	records, err := r.layout.Records()
+	if err != nil {
+		return fmt.Errorf("recover project %s: %w", project, err)
+	}
+	recovered := map[string]bool{}
+	for _, rec := range records {
+		p := rec.Project()
+		if project != "" && p != project || recovered[p] || !recordRunning(rec) {
+			continue
+		}
+		recovered[p] = true
+		if err := r.ensureSupervisor(ctx, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureSupervisor starts project's supervisor when none answers.
+func (r *Runtime) ensureSupervisor(ctx context.Context, project string) error {
+	c, err := r.client(project)
+	if err != nil {
+		return err
+	}
+	return c.Ensure(ctx)
+}
+
+// recordRunning tells a record whose truth depends on a living supervisor.
+func recordRunning(rec *state.Record) bool {
+	return rec.State == state.Running || rec.State == state.Restarting
+}
+
+// watch reads container id for a command that waits on it (WaitContainer, a followed log, an
+// attached stream): unlike InspectContainer, it makes sure a supervisor keeps the record true
+// while the container runs, so that a wait outlives a supervisor that died meanwhile.
+func (r *Runtime) watch(ctx context.Context, id string) (runtime.Container, error) {
+	rec, err := r.layout.Find(id)
+	if err != nil {
+		return runtime.Container{}, err
+	}
+	if recordRunning(rec) {
+		if err := r.ensureSupervisor(ctx, rec.Project()); err != nil {
+			return runtime.Container{}, err
 		}
 	}
 	return toContainer(rec), nil
@@ -171,7 +214,7 @@ func (r *Runtime) InspectContainer(ctx context.Context, idOrName string) (runtim
 
 // toContainer reports a record as the runtime interface shows containers. A record says what
 // its supervisor last wrote: one that died is replaced (and fixes the records) by the next
-// command that lists or inspects the project's containers.
+// command that recovers the project.
 func toContainer(rec *state.Record) runtime.Container {
 	st := rec.State
 	c := runtime.Container{
@@ -236,7 +279,7 @@ func (r *Runtime) RenameContainer(ctx context.Context, id, newName string) error
 // WaitContainer waits until the container is not running and returns its exit code.
 func (r *Runtime) WaitContainer(ctx context.Context, id string) (int, error) {
 	for wait := 10 * time.Millisecond; ; wait = min(wait*2, 200*time.Millisecond) {
-		c, err := r.InspectContainer(ctx, id)
+		c, err := r.watch(ctx, id)
 		if err != nil {
 			return -1, err
 		}
@@ -258,7 +301,7 @@ func (r *Runtime) Logs(ctx context.Context, id string, opts runtime.LogOptions, 
 		return err
 	}
 	done := func() bool {
-		c, err := r.InspectContainer(ctx, rec.ID)
+		c, err := r.watch(ctx, rec.ID)
 		return err != nil || c.State != runtime.StateRunning && c.State != runtime.StateRestarting
 	}
 	return logfile.Read(ctx, r.layout.LogPath(rec.ID), opts, done, sink)
@@ -339,7 +382,7 @@ func (r *Runtime) forwardStdin(ctx context.Context, id string, in io.Reader) err
 // runState is container id's state for a client that attached at since: the exit of an
 // earlier run counts as not started yet.
 func (r *Runtime) runState(ctx context.Context, id string, since time.Time) string {
-	c, err := r.InspectContainer(ctx, id)
+	c, err := r.watch(ctx, id)
 	if err != nil {
 		return runtime.StateDead
 	}

@@ -8,7 +8,6 @@ import (
 	"github.com/comp-dev/comp/runtime"
 	"github.com/comp-dev/comp/runtime/embedded/network"
 	"github.com/comp-dev/comp/runtime/embedded/state"
-	"github.com/comp-dev/comp/runtime/embedded/volume"
 )
 
 // Networks are Linux bridges made by the network package; their state is shared through files
@@ -35,7 +34,7 @@ func (r *Runtime) ListNetworks(ctx context.Context, opts runtime.ListOptions) ([
 	}
 	var out []runtime.Network
 	for _, info := range infos {
-		if volume.Matches(info.Labels, opts) {
+		if opts.Match(info.Labels) {
 			out = append(out, toNetwork(info))
 		}
 	}
@@ -82,7 +81,7 @@ func (r *Runtime) RemoveNetwork(ctx context.Context, idOrName string) error {
 	records, _ := r.layout.Records()
 	for _, rec := range records {
 		for _, a := range rec.Spec.Networks {
-			if a.Network == idOrName && rec.Spec.NetworkMode == "" {
+			if a.Network == idOrName && rec.Spec.NetworkMode == (runtime.Namespace{}) {
 				return runtime.Classify(runtime.ErrConflict, fmt.Errorf("remove network %s: container %s is attached to it", idOrName, rec.Name))
 			}
 		}

@@ -284,3 +284,41 @@ func Lock(path string, wait bool) (release func(), err error) {
 		f.Close()
 	}, nil
 }
+
+// UnmarshalJSON reads a record, also one that a comp from before typed references wrote
+// (network_mode, ipc, pid and volumes_from as Docker's "container:NAME[:MODE]" strings), so
+// that containers made by the previous version stay visible and removable.
+func (r *Record) UnmarshalJSON(b []byte) error {
+	type plain Record
+	err := json.Unmarshal(b, (*plain)(r))
+	if err == nil {
+		return nil
+	}
+	var doc map[string]any
+	if json.Unmarshal(b, &doc) != nil {
+		return err
+	}
+	spec, ok := doc["Spec"].(map[string]any)
+	if !ok {
+		return err
+	}
+	for _, key := range []string{"NetworkMode", "IPC", "PID"} {
+		if s, ok := spec[key].(string); ok {
+			mode, name, _ := strings.Cut(s, ":")
+			spec[key] = runtime.Namespace{Mode: mode, Container: name}
+		}
+	}
+	if list, ok := spec["VolumesFrom"].([]any); ok {
+		for i, v := range list {
+			if s, ok := v.(string); ok {
+				name, mode, _ := strings.Cut(strings.TrimPrefix(s, "container:"), ":")
+				list[i] = runtime.VolumesFrom{Container: name, Mode: mode}
+			}
+		}
+	}
+	fixed, merr := json.Marshal(doc)
+	if merr != nil {
+		return err
+	}
+	return json.Unmarshal(fixed, (*plain)(r))
+}

@@ -1,9 +1,11 @@
 package state
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -84,4 +86,27 @@ func TestLockExcludesASecondHolder(t *testing.T) {
 		t.Fatalf("Lock after release: %v", err)
 	}
 	again()
+}
+
+func TestRecordOfAnEarlierCompReadsItsContainerReferences(t *testing.T) {
+	legacy := `{"ID": "abc", "Name": "p-web-1", "Spec": {"Name": "p-web-1", "NetworkMode": "container:p-db-1",
+		"IPC": "host", "PID": "", "VolumesFrom": ["container:p-db-1:ro", "container:other"]}, "State": "running"}`
+	var rec Record
+	if err := json.Unmarshal([]byte(legacy), &rec); err != nil {
+		t.Fatal(err)
+	}
+	spec := rec.Spec
+	if spec.NetworkMode != runtime.JoinContainer("p-db-1") || spec.IPC != (runtime.Namespace{Mode: "host"}) || spec.PID != (runtime.Namespace{}) {
+		t.Errorf("namespaces = %+v %+v %+v", spec.NetworkMode, spec.IPC, spec.PID)
+	}
+	want := []runtime.VolumesFrom{{Container: "p-db-1", Mode: "ro"}, {Container: "other"}}
+	if !slices.Equal(spec.VolumesFrom, want) || rec.State != Running || rec.ID != "abc" {
+		t.Errorf("record = %+v", rec)
+	}
+	// A record of this comp reads back as it was written.
+	b, _ := json.Marshal(rec)
+	var again Record
+	if err := json.Unmarshal(b, &again); err != nil || again.Spec.NetworkMode != spec.NetworkMode || !slices.Equal(again.Spec.VolumesFrom, want) {
+		t.Errorf("round trip: %+v, %v", again.Spec, err)
+	}
 }

@@ -40,12 +40,12 @@ func (s *Supervisor) config(rec *state.Record, rootfs string, net *netsetup, nam
 	switch mode := spec.NetworkMode; {
 	case net != nil:
 		cfg.Network = net.netns
-	case mode == "host":
+	case mode.Mode == runtime.NamespaceHost:
 		cfg.Network = "host"
-	case mode == "none" || mode == "":
+	case mode.Mode == runtime.NamespaceNone || mode.Mode == "":
 		cfg.Network = ""
-	case strings.HasPrefix(mode, "container:"):
-		other, err := s.layout.Find(strings.TrimPrefix(mode, "container:"))
+	case mode.Mode == runtime.NamespaceContainer:
+		other, err := s.layout.Find(mode.Container)
 		if err != nil {
 			return cfg, fmt.Errorf("network_mode %s: %w", mode, err)
 		}

@@ -111,13 +111,13 @@ func (s *Supervisor) create(spec runtime.ContainerSpec) (string, error) {
 // anything: create calls it, and so does comp for every container of a plan before it creates
 // any object (runtime.SpecChecker).
 func CheckSupported(spec runtime.ContainerSpec) error {
-	switch mode := spec.NetworkMode; {
+	switch mode := spec.NetworkMode.Mode; {
 	case mode == "bridge":
 		return runtime.Classify(runtime.ErrNotImplemented, errors.New(
 			"network_mode: bridge (Docker's default bridge network) is not supported by the embedded runtime: leave network_mode out to use the project's default network, or use --runtime docker"))
-	case mode != "" && mode != "host" && mode != "none" && !strings.HasPrefix(mode, "container:"):
+	case mode != "" && mode != runtime.NamespaceHost && mode != runtime.NamespaceNone && mode != runtime.NamespaceContainer:
 		return runtime.Classify(runtime.ErrNotImplemented, fmt.Errorf("network_mode %q is not supported by the embedded runtime yet", mode))
-	case len(spec.Ports) > 0 && !bridged(spec) && mode != "host":
+	case len(spec.Ports) > 0 && !bridged(spec) && mode != runtime.NamespaceHost:
 		return runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf(
 			"published ports need a network: network_mode %q has none", mode))
 	}
@@ -135,27 +135,26 @@ func CheckSupported(spec runtime.ContainerSpec) error {
 	return nil
 }
 
-// volumesFrom returns the volume and bind mounts of the containers refs name
-// ("container:NAME[:ro|rw]"), as Docker's --volumes-from does: at the same targets, read-only
-// with :ro, writable with :rw, else as the source has them. A target already in covered (the
-// container's own mounts win, as on Docker) is skipped; the rest are added to covered.
-func (s *Supervisor) volumesFrom(refs []string, covered map[string]bool) ([]runtime.Mount, error) {
+// volumesFrom returns the volume and bind mounts of the containers refs name, as Docker's
+// --volumes-from does: at the same targets, read-only with :ro, writable with :rw, else as the
+// source has them. A target already in covered (the container's own mounts win, as on
+// Docker) is skipped; the rest are added to covered.
+func (s *Supervisor) volumesFrom(refs []runtime.VolumesFrom, covered map[string]bool) ([]runtime.Mount, error) {
 	var mounts []runtime.Mount
 	for _, ref := range refs {
-		name, mode, _ := strings.Cut(strings.TrimPrefix(ref, "container:"), ":")
-		if mode != "" && mode != "ro" && mode != "rw" {
+		if ref.Mode != "" && ref.Mode != "ro" && ref.Mode != "rw" {
 			return nil, runtime.Classify(runtime.ErrInvalidArgument,
-				fmt.Errorf("volumes_from %s: the mode must be ro or rw, not %q", ref, mode))
+				fmt.Errorf("volumes_from %s: the mode must be ro or rw, not %q", ref, ref.Mode))
 		}
-		src, err := s.layout.Find(name)
+		src, err := s.layout.Find(ref.Container)
 		if err != nil {
-			return nil, fmt.Errorf("volumes_from %s: %w", name, err)
+			return nil, fmt.Errorf("volumes_from %s: %w", ref.Container, err)
 		}
 		for _, m := range src.Spec.Mounts {
 			if (m.Type != runtime.MountVolume && m.Type != runtime.MountBind) || covered[m.Target] {
 				continue
 			}
-			switch mode {
+			switch ref.Mode {
 			case "ro":
 				m.ReadOnly = true
 			case "rw":

@@ -25,7 +25,7 @@ type netsetup struct {
 
 // bridged says whether the container joins comp's bridge networks.
 func bridged(spec runtime.ContainerSpec) bool {
-	return spec.NetworkMode == "" && len(spec.Networks) > 0
+	return spec.NetworkMode == (runtime.Namespace{}) && len(spec.Networks) > 0
 }
 
 // connect gives the container its network namespace on its networks (the first one, the

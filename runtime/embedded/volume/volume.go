@@ -101,7 +101,7 @@ func (s Store) List(opts runtime.ListOptions) ([]runtime.Volume, error) {
 	var out []runtime.Volume
 	for _, e := range entries {
 		v, err := s.Inspect(e.Name())
-		if err != nil || !Matches(v.Labels, opts) {
+		if err != nil || !opts.Match(v.Labels) {
 			continue
 		}
 		out = append(out, v)
@@ -128,20 +128,4 @@ func (s Store) Remove(name string, force bool, inUse func(name string) bool) err
 
 func (m meta) volume(s Store) runtime.Volume {
 	return runtime.Volume{Name: m.Name, Driver: m.Driver, Labels: m.Labels, Mountpoint: s.Path(m.Name), CreatedAt: m.CreatedAt}
-}
-
-// Matches says whether labels satisfy opts: the project label (any value when opts.Project is
-// empty) and every opts.Labels entry (any value when the entry's value is empty).
-func Matches(labels map[string]string, opts runtime.ListOptions) bool {
-	p, ok := labels[runtime.LabelProject]
-	if !ok || opts.Project != "" && p != opts.Project {
-		return false
-	}
-	for k, v := range opts.Labels {
-		got, ok := labels[k]
-		if !ok || v != "" && got != v {
-			return false
-		}
-	}
-	return true
 }
