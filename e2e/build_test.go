@@ -97,6 +97,32 @@ services:
 			}
 		},
 	},
+	{
+		name: "build: a Dockerfile's own .dockerignore wins over the context's",
+		compose: `
+services:
+  app:
+    build:
+      context: ./app
+      dockerfile: app.Dockerfile
+`,
+		run: func(t *testing.T, p *e2e.Project) {
+			writeFiles(t, filepath.Join(p.Dir, "app"), map[string]string{
+				"app.Dockerfile": "FROM " + os.Getenv(e2e.RegistryEnv) + "/busybox:latest\nCOPY . /src\n",
+				// As BuildKit does, the rules beside the Dockerfile replace the context's.
+				"app.Dockerfile.dockerignore": "b.txt\napp.Dockerfile*\n.dockerignore\n",
+				".dockerignore":               "a.txt\n",
+				"a.txt":                       "kept",
+				"b.txt":                       "ignored",
+			})
+			t.Cleanup(func() { p.CompQuiet("image", "rm", "-f", p.Name+"-app") })
+
+			p.MustComp("build", "app")
+			if r := p.MustComp("run", "--rm", "-T", "app", "ls", "-A", "/src"); r.Stdout != "a.txt\n" {
+				t.Errorf("the image's /src holds %q, want only a.txt", r.Stdout)
+			}
+		},
+	},
 }
 
 func init() { scenarios = append(scenarios, buildScenarios...) }

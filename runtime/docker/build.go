@@ -2,7 +2,6 @@ package docker
 
 import (
 	"archive/tar"
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -21,16 +20,17 @@ import (
 
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/pkg/jsonmessage"
-	"github.com/moby/patternmatcher"
-	"github.com/moby/patternmatcher/ignorefile"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
 
 	"github.com/comp-dev/comp/runtime"
+	"github.com/comp-dev/comp/runtime/buildcontext"
 )
 
 // BuildImage builds spec with the engine's classic builder, tags the result with every one of
-// spec.Tags and returns the image ID. The context folder is sent without the files its
-// .dockerignore excludes (the Dockerfile and .dockerignore are always sent). A failing
-// instruction gives runtime.ErrInvalidArgument naming the Dockerfile's line; a URL context gives
+// spec.Tags and returns the image ID. The context folder is sent without the files that
+// <Dockerfile>.dockerignore, else the folder's .dockerignore, excludes (the Dockerfile and
+// .dockerignore are always sent). A Dockerfile that does not parse or a failing instruction
+// gives runtime.ErrInvalidArgument naming the Dockerfile's line; a URL context gives
 // runtime.ErrNotImplemented.
 func (r *Runtime) BuildImage(ctx context.Context, spec runtime.BuildSpec, progress func(runtime.BuildProgress)) (string, error) {
 	name := spec.Context
@@ -143,16 +143,18 @@ type buildContext struct {
 	// dockerfile is the Dockerfile's name in the tar.
 	dockerfile string
 	// injected, when not nil, is a Dockerfile from outside the folder (or inline) that is
-	// written into the tar as dockerfile, and added to the .dockerignore so that the engine
-	// drops it from the context before COPY sees it.
+	// written into the tar as dockerfile.
 	injected []byte
-	// ignore is the folder's .dockerignore (nil when it has none).
-	ignore  []byte
-	matcher *patternmatcher.PatternMatcher
-	source  dockerfileSource
+	// ignoreFile, when not nil, is written into the tar as .dockerignore in place of the
+	// folder's own (see engineIgnore).
+	ignoreFile []byte
+	// ignore decides which of the folder's files are sent.
+	ignore *buildcontext.Ignore
+	source *buildcontext.Dockerfile
 }
 
-// newBuildContext checks spec's context folder and reads its .dockerignore and Dockerfile.
+// newBuildContext checks spec's context folder and reads its .dockerignore rules and
+// Dockerfile.
 func newBuildContext(spec runtime.BuildSpec) (*buildContext, error) {
 	if isURLContext(spec.Context) {
 		return nil, runtime.Classify(runtime.ErrNotImplemented,
@@ -174,63 +176,59 @@ func newBuildContext(spec runtime.BuildSpec) (*buildContext, error) {
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return nil, runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("build context %s is not a folder", spec.Context))
 	}
-	bc := &buildContext{dir: dir}
-
-	ignore, err := os.ReadFile(filepath.Join(dir, ".dockerignore"))
-	switch {
-	case err == nil:
-		bc.ignore = ignore
-	case !errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("read %s: %w", filepath.Join(spec.Context, ".dockerignore"), err)
-	}
-	patterns, err := ignorefile.ReadAll(bytes.NewReader(bc.ignore))
+	// The folder's real path: whether the Dockerfile is inside it is told from the paths.
+	spec.Context = dir
+	ignore, err := buildcontext.ReadIgnore(spec)
 	if err != nil {
-		return nil, runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("read %s: %w", filepath.Join(spec.Context, ".dockerignore"), err))
+		return nil, err
 	}
-
-	var text []byte
+	source, err := buildcontext.ReadDockerfile(spec)
+	if err != nil {
+		return nil, err
+	}
+	bc := &buildContext{dir: dir, source: source}
+	if source.Path == "" {
+		bc.injected = source.Text
+	} else if rel, err := filepath.Rel(dir, source.Path); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		bc.injected = source.Text // outside the folder: send it along
+	} else {
+		bc.dockerfile = filepath.ToSlash(rel)
+	}
 	switch {
-	case spec.DockerfileInline != "":
-		text = []byte(spec.DockerfileInline)
-		bc.injected = text
-		bc.source.name = "dockerfile_inline"
-	default:
-		name := spec.Dockerfile
-		if name == "" {
-			name = "Dockerfile"
-		}
-		path := name
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(dir, path)
-		}
-		text, err = os.ReadFile(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("%s not found in build context %s", name, spec.Context))
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read Dockerfile %s: %w", name, err)
-		}
-		bc.source.name = name
-		rel, err := filepath.Rel(dir, path)
-		if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			bc.injected = text // outside the folder: send it along
-		} else {
-			bc.dockerfile = filepath.ToSlash(rel)
-		}
-	}
-	if bc.injected != nil {
-		// A name that depends only on the content keeps the rewritten .dockerignore, and so
+	case bc.injected != nil:
+		// A name that depends only on the content keeps the written .dockerignore, and so
 		// the build cache, stable from one build to the next.
 		sum := sha256.Sum256(bc.injected)
 		bc.dockerfile = ".comp-dockerfile-" + hex.EncodeToString(sum[:8])
-	} else {
-		patterns = append(patterns, "!"+bc.dockerfile, "!.dockerignore")
+		bc.ignore = ignore
+		bc.ignoreFile = engineIgnore(ignore, bc.dockerfile)
+	case ignore.PerDockerfile:
+		bc.ignore = ignore.Keeping(bc.dockerfile)
+		bc.ignoreFile = engineIgnore(ignore, "")
+	default:
+		// The engine reads the Dockerfile and the folder's own .dockerignore from the tar.
+		bc.ignore = ignore.Keeping(bc.dockerfile, ".dockerignore")
 	}
-	if bc.matcher, err = patternmatcher.New(patterns); err != nil {
-		return nil, runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("read %s: %w", filepath.Join(spec.Context, ".dockerignore"), err))
-	}
-	bc.source.instructions = parseDockerfile(text)
 	return bc, nil
+}
+
+// engineIgnore is the .dockerignore to send when it cannot be the folder's own: the engine
+// applies the one in the tar too, dropping from the context the Dockerfile and .dockerignore
+// when it excludes them. So it holds the rules chosen (those of <Dockerfile>.dockerignore, or
+// the folder's own), then itself when it is not the folder's own file, and the injected
+// Dockerfile (named injected, "" for none), which COPY must not see.
+func engineIgnore(ignore *buildcontext.Ignore, injected string) []byte {
+	out := bytes.Clone(ignore.Text)
+	if len(out) > 0 && out[len(out)-1] != '\n' {
+		out = append(out, '\n')
+	}
+	if ignore.File == "" || ignore.PerDockerfile {
+		out = append(out, ".dockerignore\n"...)
+	}
+	if injected != "" {
+		out = append(out, injected+"\n"...)
+	}
+	return out
 }
 
 // isURLContext reports whether context names a git repository or a URL rather than a folder.
@@ -243,8 +241,8 @@ func isURLContext(context string) bool {
 	return false
 }
 
-// write sends the context as a tar to w: every file the .dockerignore does not exclude, owned by
-// root, and the injected Dockerfile with the .dockerignore that drops it.
+// write sends the context as a tar to w: every file the .dockerignore rules do not exclude,
+// owned by root, and the .dockerignore and Dockerfile written in place of the folder's.
 func (bc *buildContext) write(w io.Writer) error {
 	tw := tar.NewWriter(w)
 	err := filepath.WalkDir(bc.dir, func(path string, d fs.DirEntry, err error) error {
@@ -256,15 +254,11 @@ func (bc *buildContext) write(w io.Writer) error {
 			return err
 		}
 		rel = filepath.ToSlash(rel)
-		if bc.injected != nil && (rel == bc.dockerfile || rel == ".dockerignore") {
+		if bc.ignoreFile != nil && rel == ".dockerignore" || bc.injected != nil && rel == bc.dockerfile {
 			return nil // written below
 		}
-		skip, err := bc.matcher.MatchesOrParentMatches(rel)
-		if err != nil {
-			return err
-		}
-		if skip {
-			if d.IsDir() && !bc.mayInclude(rel) {
+		if bc.ignore.Excludes(rel) {
+			if d.IsDir() && !bc.ignore.Descend(rel) {
 				return filepath.SkipDir
 			}
 			return nil
@@ -274,40 +268,22 @@ func (bc *buildContext) write(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if bc.injected != nil {
-		ignore := bc.ignore
-		if ignore == nil {
-			ignore = []byte(".dockerignore")
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{".dockerignore", bc.ignoreFile}, {bc.dockerfile, bc.injected}} {
+		if f.data == nil {
+			continue
 		}
-		ignore = append(append(bytes.Clone(ignore), '\n'), bc.dockerfile+"\n"...)
-		for _, f := range []struct {
-			name string
-			data []byte
-		}{{".dockerignore", ignore}, {bc.dockerfile, bc.injected}} {
-			hdr := &tar.Header{Typeflag: tar.TypeReg, Name: f.name, Mode: 0o644, Size: int64(len(f.data)), ModTime: time.Unix(0, 0)}
-			if err := tw.WriteHeader(hdr); err != nil {
-				return err
-			}
-			if _, err := tw.Write(f.data); err != nil {
-				return err
-			}
+		hdr := &tar.Header{Typeflag: tar.TypeReg, Name: f.name, Mode: 0o644, Size: int64(len(f.data)), ModTime: time.Unix(0, 0)}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if _, err := tw.Write(f.data); err != nil {
+			return err
 		}
 	}
 	return tw.Close()
-}
-
-// mayInclude reports whether an excluded folder may still hold files that an exception
-// ("!dir/file") brings back, so that the walk must go into it.
-func (bc *buildContext) mayInclude(dir string) bool {
-	if !bc.matcher.Exclusions() {
-		return false
-	}
-	for _, p := range bc.matcher.Patterns() {
-		if p.Exclusion() && strings.HasPrefix(p.String()+"/", dir+"/") {
-			return true
-		}
-	}
-	return false
 }
 
 // addToTar writes one file, folder or symlink to tw; other kinds of files (sockets, devices,
@@ -357,7 +333,7 @@ var stepLine = regexp.MustCompile(`^Step (\d+)/(\d+) : (.*)$`)
 
 // buildStream follows a build's output: the step being run, and the line not yet ended.
 type buildStream struct {
-	source   dockerfileSource
+	source   *buildcontext.Dockerfile
 	progress func(runtime.BuildProgress)
 	step     string // "[2/5] RUN make"
 	stepNum  int
@@ -368,7 +344,7 @@ type buildStream struct {
 
 // decodeBuild reads a build's JSON message stream to its end, reporting each line to progress
 // (which may be nil), and returns the image ID from it, or the build's error.
-func decodeBuild(rd io.Reader, source dockerfileSource, progress func(runtime.BuildProgress)) (string, error) {
+func decodeBuild(rd io.Reader, source *buildcontext.Dockerfile, progress func(runtime.BuildProgress)) (string, error) {
 	s := &buildStream{source: source, progress: progress}
 	dec := json.NewDecoder(rd)
 	for {
@@ -443,95 +419,12 @@ func (s *buildStream) line(text string) {
 // fail makes the engine's error message an error that names the failing instruction and its
 // line in the Dockerfile.
 func (s *buildStream) fail(msg string) error {
-	if s.stepText != "" {
-		where := s.source.name
-		if line := s.source.lineOf(s.stepNum, s.stepText); line > 0 {
-			where += ":" + strconv.Itoa(line)
-		}
-		msg = where + ": " + s.stepText + ": " + msg
+	if s.stepText == "" {
+		return classifyBuild(errors.New(msg))
 	}
-	return classifyBuild(errors.New(msg))
-}
-
-// dockerfileSource is a Dockerfile's instructions, to find the line of a build step.
-type dockerfileSource struct {
-	name         string // as the user knows it: "Dockerfile", "dockerfile_inline"
-	instructions []dockerfileInstruction
-}
-
-// dockerfileInstruction is one instruction: its first line and its text with continuation
-// lines joined and runs of white space made one space.
-type dockerfileInstruction struct {
-	line int
-	text string
-}
-
-// lineOf returns the line of step number step (counted from 1, as the classic builder counts:
-// every instruction of the file in order), whose text is text; 0 when not found.
-func (d dockerfileSource) lineOf(step int, text string) int {
-	text = strings.Join(strings.Fields(text), " ")
-	if step >= 1 && step <= len(d.instructions) && d.instructions[step-1].text == text {
-		return d.instructions[step-1].line
+	var loc []parser.Range
+	if node := s.source.Instruction(s.stepNum, s.stepText); node != nil {
+		loc = node.Location()
 	}
-	for _, in := range d.instructions {
-		if in.text == text {
-			return in.line
-		}
-	}
-	return 0
-}
-
-// directive is a parser directive at the top of a Dockerfile: "# escape=`".
-var directive = regexp.MustCompile(`^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*$`)
-
-// parseDockerfile splits a Dockerfile into its instructions as the Engine's parser does:
-// comments and empty lines skipped (also between continuation lines), the escape directive
-// honoured.
-func parseDockerfile(text []byte) []dockerfileInstruction {
-	escape := `\`
-	var (
-		out        []dockerfileInstruction
-		current    *dockerfileInstruction
-		directives = true
-	)
-	sc := bufio.NewScanner(bytes.NewReader(text))
-	sc.Buffer(nil, 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSuffix(sc.Text(), "\r")
-		if directives {
-			if m := directive.FindStringSubmatch(line); m != nil {
-				if strings.EqualFold(m[1], "escape") && (m[2] == "`" || m[2] == `\`) {
-					escape = m[2]
-				}
-				continue
-			}
-			directives = false
-		}
-		trimmed := strings.TrimLeft(line, " \t")
-		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
-			continue
-		}
-		if current == nil {
-			current = &dockerfileInstruction{line: n}
-			line = trimmed
-		}
-		// The parser joins continuation lines as they are, without the escape character
-		// (and the blanks after it) that ends each but the last.
-		body := strings.TrimRight(line, " \t")
-		continued := strings.HasSuffix(body, escape)
-		if continued {
-			line = strings.TrimSuffix(body, escape)
-		}
-		current.text += line
-		if !continued {
-			current.text = strings.Join(strings.Fields(current.text), " ")
-			out = append(out, *current)
-			current = nil
-		}
-	}
-	if current != nil {
-		current.text = strings.Join(strings.Fields(current.text), " ")
-		out = append(out, *current)
-	}
-	return out
+	return classifyBuild(s.source.At(loc, errors.New(s.stepText+": "+msg)))
 }

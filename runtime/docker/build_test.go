@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/comp-dev/comp/runtime"
+	"github.com/comp-dev/comp/runtime/buildcontext"
 )
 
 // The build tests that talk to the engine do not run in parallel: each removes the images it
@@ -337,25 +339,25 @@ func TestBuildContextHonoursDockerignore(t *testing.T) {
 		{
 			name: "excludes files and folders but not their exceptions",
 			files: map[string]string{
-				".dockerignore": "*.log\nbuild\n!build/keep.txt\n", "Dockerfile": "",
+				".dockerignore": "*.log\nbuild\n!build/keep.txt\n", "Dockerfile": "FROM scratch\n",
 				"a.txt": "", "b.log": "", "sub/c.log": "", "build/out.o": "", "build/keep.txt": "", "build/deep/x": "",
 			},
 			want: []string{".dockerignore", "Dockerfile", "a.txt", "build/keep.txt", "sub/", "sub/c.log"},
 		},
 		{
 			name:  "sends the Dockerfile and .dockerignore even when they are excluded",
-			files: map[string]string{".dockerignore": "*\n", "Dockerfile": "", "a.txt": ""},
+			files: map[string]string{".dockerignore": "*\n", "Dockerfile": "FROM scratch\n", "a.txt": ""},
 			want:  []string{".dockerignore", "Dockerfile"},
 		},
 		{
 			name:       "sends a Dockerfile from an excluded folder",
-			files:      map[string]string{".dockerignore": "docker\n", "docker/app.Dockerfile": "", "docker/other": "", "a.txt": ""},
+			files:      map[string]string{".dockerignore": "docker\n", "docker/app.Dockerfile": "FROM scratch\n", "docker/other": "", "a.txt": ""},
 			dockerfile: "docker/app.Dockerfile",
 			want:       []string{".dockerignore", "a.txt", "docker/app.Dockerfile"},
 		},
 		{
 			name:  "sends everything without a .dockerignore",
-			files: map[string]string{"Dockerfile": "", ".git/HEAD": "", "a.txt": ""},
+			files: map[string]string{"Dockerfile": "FROM scratch\n", ".git/HEAD": "", "a.txt": ""},
 			want:  []string{".git/", ".git/HEAD", "Dockerfile", "a.txt"},
 		},
 	} {
@@ -409,53 +411,93 @@ func TestBuildContextSendsAnInlineDockerfileThatTheEngineDrops(t *testing.T) {
 func TestBuildContextSendsADockerfileFromOutsideTheFolder(t *testing.T) {
 	parent := writeContext(t, map[string]string{"app.Dockerfile": "FROM scratch\n", "app/a.txt": ""})
 	entries, bc := tarEntries(t, runtime.BuildSpec{Context: filepath.Join(parent, "app"), Dockerfile: "../app.Dockerfile"})
-	if !strings.HasPrefix(bc.dockerfile, ".comp-dockerfile-") || entries[bc.dockerfile] != "FROM scratch\n" || bc.source.name != "../app.Dockerfile" {
-		t.Errorf("Dockerfile %q (%s) = %q, want ../app.Dockerfile's content", bc.dockerfile, bc.source.name, entries[bc.dockerfile])
+	if !strings.HasPrefix(bc.dockerfile, ".comp-dockerfile-") || entries[bc.dockerfile] != "FROM scratch\n" || bc.source.Name != "../app.Dockerfile" {
+		t.Errorf("Dockerfile %q (%s) = %q, want ../app.Dockerfile's content", bc.dockerfile, bc.source.Name, entries[bc.dockerfile])
 	}
 	if _, ok := entries["a.txt"]; !ok || len(entries) != 3 {
 		t.Errorf("entries = %q, want a.txt, the Dockerfile and a .dockerignore", entries)
 	}
 }
 
-func TestDockerfileLineOfAStep(t *testing.T) {
-	dockerfile := `# escape=` + "`" + `
-ARG BASE=busybox
-
-FROM $BASE AS build
-# a comment between instructions
-RUN echo one ` + "`" + `
-    # a comment inside the instruction
-
-    &&  echo   two
-COPY . /src
-FROM $BASE
-COPY . /src
-run echo one&&echo two
-`
-	src := dockerfileSource{name: "Dockerfile", instructions: parseDockerfile([]byte(dockerfile))}
+func TestBuildContextSendsTheRulesOfTheDockerfilesOwnDockerignore(t *testing.T) {
+	// The files are under a parent folder; the context is its app/. DOCKERFILE stands for the
+	// name of a Dockerfile sent from outside the context.
 	for _, tc := range []struct {
-		name string
-		step int
-		text string
-		want int
+		name       string
+		files      map[string]string
+		dockerfile string
+		want       []string
+		wantIgnore string
 	}{
-		{"the first instruction, after a parser directive", 1, "ARG BASE=busybox", 2},
-		{"an instruction on continuation lines", 3, "RUN echo one     &&  echo   two", 6},
-		{"the step number tells instructions of the same text apart", 6, "COPY . /src", 12},
-		{"a step number that does not fit falls back to the first of the text", 9, "COPY . /src", 10},
-		{"an instruction written in lower case", 7, "run echo one&&echo two", 13},
-		{"an unknown instruction", 2, "RUN nothing", 0},
+		{
+			name: "in place of the context's own .dockerignore",
+			files: map[string]string{
+				"app/.dockerignore": "a.txt\n", "app/Dockerfile": "FROM scratch\n", "app/Dockerfile.dockerignore": "b.txt\nDockerfile\n",
+				"app/a.txt": "", "app/b.txt": "",
+			},
+			want:       []string{".dockerignore", "Dockerfile", "Dockerfile.dockerignore", "a.txt"},
+			wantIgnore: "b.txt\nDockerfile\n.dockerignore\n",
+		},
+		{
+			name: "beside a Dockerfile in a subfolder, which is sent though excluded",
+			files: map[string]string{
+				"app/build/app.Dockerfile": "FROM scratch\n", "app/build/app.Dockerfile.dockerignore": "build\n*.txt",
+				"app/a.txt": "", "app/src/main.go": "",
+			},
+			dockerfile: "build/app.Dockerfile",
+			want:       []string{".dockerignore", "build/app.Dockerfile", "src/", "src/main.go"},
+			wantIgnore: "build\n*.txt\n.dockerignore\n",
+		},
+		{
+			name: "beside a Dockerfile outside the context",
+			files: map[string]string{
+				"app.Dockerfile": "FROM scratch\n", "app.Dockerfile.dockerignore": "b.txt\n",
+				"app/.dockerignore": "a.txt\n", "app/a.txt": "", "app/b.txt": "",
+			},
+			dockerfile: "../app.Dockerfile",
+			want:       []string{".dockerignore", "DOCKERFILE", "a.txt"},
+			wantIgnore: "b.txt\n.dockerignore\nDOCKERFILE\n",
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := src.lineOf(tc.step, tc.text); got != tc.want {
-				t.Errorf("lineOf(%d, %q) = %d, want %d (instructions %+v)", tc.step, tc.text, got, tc.want, src.instructions)
+			dir := filepath.Join(writeContext(t, tc.files), "app")
+			entries, bc := tarEntries(t, runtime.BuildSpec{Context: dir, Dockerfile: tc.dockerfile})
+			got := slices.Sorted(maps.Keys(entries))
+			want := strings.Split(strings.ReplaceAll(strings.Join(tc.want, ","), "DOCKERFILE", bc.dockerfile), ",")
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("tar entries = %q, want %q", got, want)
+			}
+			if wantIgnore := strings.ReplaceAll(tc.wantIgnore, "DOCKERFILE", bc.dockerfile); entries[".dockerignore"] != wantIgnore {
+				t.Errorf(".dockerignore = %q, want %q", entries[".dockerignore"], wantIgnore)
 			}
 		})
 	}
 }
 
+func TestBuildImageHonoursTheDockerfilesOwnDockerignore(t *testing.T) {
+	b := newBuildFixture(t)
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": "FROM " + b.image + "\nCOPY . /app/\n",
+		// The context's rules, which the Dockerfile's own replace, would exclude a.txt.
+		".dockerignore":           "a.txt\n",
+		"Dockerfile.dockerignore": "b.txt\nDockerfile*\n.dockerignore\n",
+		"a.txt":                   "a",
+		"b.txt":                   "b",
+	})
+	id, _ := b.mustBuild(runtime.BuildSpec{Context: dir})
+	got := b.output(id, "cd /app && find . | sort")
+	want := []string{".", "./a.txt"}
+	if !slices.Equal(got, want) {
+		t.Errorf("the image holds %q, want %q (the rules of Dockerfile.dockerignore, on the engine's side too)", got, want)
+	}
+}
+
 func TestDecodeBuildReportsStepsAndErrors(t *testing.T) {
-	source := dockerfileSource{name: "Dockerfile", instructions: parseDockerfile([]byte("FROM base\n\nRUN make\n"))}
+	source, err := buildcontext.ParseDockerfile("Dockerfile", []byte("FROM base\n\nRUN make\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	stream := `{"stream":"Step 1/2 : FROM base"}
 {"stream":"\n"}
 {"stream":" ---\u003e 0123456789ab\n"}
@@ -465,7 +507,7 @@ func TestDecodeBuildReportsStepsAndErrors(t *testing.T) {
 {"stream":" done\n"}
 `
 	var got []runtime.BuildProgress
-	_, err := decodeBuild(strings.NewReader(stream+`{"errorDetail":{"code":2,"message":"The command '/bin/sh -c make' returned a non-zero code: 2"},"error":"The command '/bin/sh -c make' returned a non-zero code: 2"}`),
+	_, err = decodeBuild(strings.NewReader(stream+`{"errorDetail":{"code":2,"message":"The command '/bin/sh -c make' returned a non-zero code: 2"},"error":"The command '/bin/sh -c make' returned a non-zero code: 2"}`),
 		source, func(p runtime.BuildProgress) { got = append(got, p) })
 	want := []runtime.BuildProgress{
 		{Step: "[1/2] FROM base", Text: "Step 1/2 : FROM base"},

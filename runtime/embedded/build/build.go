@@ -30,9 +30,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/moby/patternmatcher"
-
 	"github.com/comp-dev/comp/runtime"
+	"github.com/comp-dev/comp/runtime/buildcontext"
 	"github.com/comp-dev/comp/runtime/embedded/container"
 	"github.com/comp-dev/comp/runtime/embedded/image"
 )
@@ -71,7 +70,7 @@ func (b *Builder) Build(ctx context.Context, spec runtime.BuildSpec, progress fu
 	if err != nil {
 		return "", err
 	}
-	ignore, err := readDockerignore(spec)
+	ignore, err := buildcontext.ReadIgnore(spec)
 	if err != nil {
 		return "", err
 	}
@@ -174,46 +173,6 @@ func resolveArgs(args map[string]*string) map[string]string {
 		}
 	}
 	return out
-}
-
-// readDockerignore reads the patterns of <Dockerfile>.dockerignore beside the Dockerfile, else
-// of .dockerignore at the context's root; nil when there is neither.
-func readDockerignore(spec runtime.BuildSpec) (*patternmatcher.PatternMatcher, error) {
-	var candidates []string
-	if spec.DockerfileInline == "" {
-		df := spec.Dockerfile
-		if df == "" {
-			df = "Dockerfile"
-		}
-		if !filepath.IsAbs(df) {
-			df = filepath.Join(spec.Context, df)
-		}
-		candidates = append(candidates, df+".dockerignore")
-	}
-	candidates = append(candidates, filepath.Join(spec.Context, ".dockerignore"))
-	for _, p := range candidates {
-		f, err := os.Open(p)
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", p, err)
-		}
-		patterns, err := readIgnorePatterns(f)
-		f.Close()
-		if err != nil {
-			return nil, runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("read %s: %w", p, err))
-		}
-		if len(patterns) == 0 {
-			return nil, nil
-		}
-		pm, err := patternmatcher.New(patterns)
-		if err != nil {
-			return nil, runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("%s: %w", p, err))
-		}
-		return pm, nil
-	}
-	return nil, nil
 }
 
 // step reports the start of the next step and returns its label, "[2/6] RUN make".

@@ -389,12 +389,12 @@ func TestWhatTheBuilderCannotDoNamesTheLine(t *testing.T) {
 		name, dockerfile, want string
 		class                  error
 	}{
-		{"unknown instruction", "FROM busybox\nFETCH x\n", "Dockerfile:2: unknown instruction: FETCH", runtime.ErrInvalidArgument},
-		{"ADD of a URL", "FROM busybox\nENV A=1\nADD https://example.com/x.tgz /x\n", "Dockerfile:3: ADD https://example.com/x.tgz", runtime.ErrNotImplemented},
-		{"RUN --mount", "FROM busybox\nRUN --mount=type=cache,target=/c true\n", "Dockerfile:2: RUN --mount is not supported", runtime.ErrNotImplemented},
-		{"missing source", "FROM busybox\n\nCOPY nothing.txt /\n", "Dockerfile:3: COPY nothing.txt /: nothing.txt: not found", runtime.ErrInvalidArgument},
+		{"unknown instruction", "FROM busybox\nFETCH x\n", "dockerfile_inline:2: unknown instruction: FETCH", runtime.ErrInvalidArgument},
+		{"ADD of a URL", "FROM busybox\nENV A=1\nADD https://example.com/x.tgz /x\n", "dockerfile_inline:3: ADD https://example.com/x.tgz", runtime.ErrNotImplemented},
+		{"RUN --mount", "FROM busybox\nRUN --mount=type=cache,target=/c true\n", "dockerfile_inline:2: RUN --mount is not supported", runtime.ErrNotImplemented},
+		{"missing source", "FROM busybox\n\nCOPY nothing.txt /\n", "dockerfile_inline:3: COPY nothing.txt /: nothing.txt: not found", runtime.ErrInvalidArgument},
 		{"unknown target", "FROM busybox AS a\n", "target stage \"b\" could not be found", runtime.ErrInvalidArgument},
-		{"no FROM", "RUN true\n", "Dockerfile:1:", runtime.ErrInvalidArgument},
+		{"no FROM", "RUN true\n", "dockerfile_inline:1:", runtime.ErrInvalidArgument},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			spec := runtime.BuildSpec{Context: buildContext(t, nil), DockerfileInline: c.dockerfile}

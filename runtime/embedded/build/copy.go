@@ -114,13 +114,13 @@ func (bd *build) copyFiles(ctx context.Context, st *state, op copyOp, label stri
 		}
 		digest, err := digestSources(srcs)
 		if err != nil {
-			return bd.df.at(loc, fmt.Errorf("%s: %w", op.text, err))
+			return bd.df.At(loc, fmt.Errorf("%s: %w", op.text, err))
 		}
 		inputs = append(inputs, digest)
 	default:
 		var err error
 		if srcState, err = bd.fromState(ctx, op.from, label); err != nil {
-			return bd.df.at(loc, fmt.Errorf("%s: %w", op.text, err))
+			return bd.df.At(loc, fmt.Errorf("%s: %w", op.text, err))
 		}
 		inputs = append(inputs, "from "+srcState.digest())
 	}
@@ -155,7 +155,7 @@ func (bd *build) copyFiles(ctx context.Context, st *state, op copyOp, label stri
 			cp.owner, cp.chowned = o, true
 		}
 		if err := bd.place(cp, op, srcs, dest); err != nil {
-			return bd.df.at(loc, fmt.Errorf("%s: %w", op.text, err))
+			return bd.df.At(loc, fmt.Errorf("%s: %w", op.text, err))
 		}
 		return nil
 	})
@@ -232,7 +232,7 @@ func (bd *build) sourceError(op copyOp, loc []parser.Range, err error) error {
 		}
 		return bd.df.invalid(loc, "%s: %v in %s", op.text, err, where)
 	}
-	return bd.df.at(loc, fmt.Errorf("%s: %w", op.text, err))
+	return bd.df.At(loc, fmt.Errorf("%s: %w", op.text, err))
 }
 
 // fromState is the state a COPY --from names: a stage (by name or index) or an image.
@@ -282,7 +282,7 @@ func (bd *build) workdirStep(ctx context.Context, st *state, c *instructions.Wor
 			cp.owner = o
 		}
 		if err := cp.mkdirAll(p); err != nil {
-			return bd.df.at(loc, fmt.Errorf("WORKDIR %s: %w", p, err))
+			return bd.df.At(loc, fmt.Errorf("WORKDIR %s: %w", p, err))
 		}
 		return nil
 	})

@@ -1,11 +1,7 @@
 package build
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	goruntime "runtime"
 	"strconv"
 	"strings"
@@ -15,94 +11,42 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/shell"
 
 	"github.com/comp-dev/comp/runtime"
+	"github.com/comp-dev/comp/runtime/buildcontext"
 )
 
-// dockerfile is a parsed Dockerfile.
+// dockerfile is a parsed Dockerfile: its source (whose Name and At place its errors) and its
+// instructions.
 type dockerfile struct {
-	// name is how errors name the file: its path relative to the context, "Dockerfile" when
-	// inline.
-	name     string
+	*buildcontext.Dockerfile
 	stages   []instructions.Stage
 	metaArgs []instructions.ArgCommand
 	lex      *shell.Lex
 }
 
-// readDockerfile reads and parses the Dockerfile of spec with BuildKit's parser.
+// readDockerfile reads the Dockerfile of spec and makes instructions of it.
 func readDockerfile(spec runtime.BuildSpec) (*dockerfile, error) {
-	name := spec.Dockerfile
-	if name == "" {
-		name = "Dockerfile"
-	}
-	var content []byte
-	if spec.DockerfileInline != "" {
-		content = []byte(spec.DockerfileInline)
-		name = "Dockerfile"
-	} else {
-		p := name
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(spec.Context, p)
-		}
-		var err error
-		if content, err = os.ReadFile(p); err != nil {
-			return nil, runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("read Dockerfile: %w", err))
-		}
-	}
-	df := &dockerfile{name: name}
-	res, err := parser.Parse(bytes.NewReader(content))
+	src, err := buildcontext.ReadDockerfile(spec)
 	if err != nil {
-		return nil, df.parseError(err)
+		return nil, err
 	}
-	df.lex = shell.NewLex(res.EscapeToken)
-	if df.stages, df.metaArgs, err = instructions.Parse(res.AST, nil); err != nil {
-		return nil, df.parseError(err)
+	df := &dockerfile{Dockerfile: src, lex: shell.NewLex(src.Parsed.EscapeToken)}
+	if df.stages, df.metaArgs, err = instructions.Parse(src.Parsed.AST, nil); err != nil {
+		return nil, runtime.Classify(runtime.ErrInvalidArgument, df.Locate(err))
 	}
 	if len(df.stages) == 0 {
-		return nil, runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("%s: no FROM instruction", name))
+		return nil, runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("%s: no FROM instruction", df.Name))
 	}
 	return df, nil
 }
 
-// parseError turns a parser error into "Dockerfile:LINE: message".
-func (df *dockerfile) parseError(err error) error {
-	var le *parser.LocationError
-	if errors.As(err, &le) && len(le.Locations) > 0 && len(le.Locations[0]) > 0 {
-		msg := le.Unwrap().Error()
-		return runtime.Classify(runtime.ErrInvalidArgument, &lineError{file: df.name, line: le.Locations[0][0].Start.Line, err: errors.New(msg)})
-	}
-	return runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("%s: %w", df.name, err))
-}
-
-// lineError is an error of one Dockerfile instruction: "Dockerfile:7: …".
-type lineError struct {
-	file string
-	line int
-	err  error
-}
-
-func (e *lineError) Error() string { return fmt.Sprintf("%s:%d: %s", e.file, e.line, e.err) }
-func (e *lineError) Unwrap() error { return e.err }
-
-// at names the file and line of loc in err, unless err names one already.
-func (df *dockerfile) at(loc []parser.Range, err error) error {
-	var le *lineError
-	if err == nil || errors.As(err, &le) {
-		return err
-	}
-	line := 0
-	if len(loc) > 0 {
-		line = loc[0].Start.Line
-	}
-	return &lineError{file: df.name, line: line, err: err}
-}
-
 // unsupported is the error of what the builder cannot do, at loc.
 func (df *dockerfile) unsupported(loc []parser.Range, format string, args ...any) error {
-	return runtime.Classify(runtime.ErrNotImplemented, df.at(loc, fmt.Errorf(format, args...)))
+	return runtime.Classify(runtime.ErrNotImplemented, df.At(loc, fmt.Errorf(format, args...)))
 }
 
 // invalid is the error of a mistake in the Dockerfile, at loc.
 func (df *dockerfile) invalid(loc []parser.Range, format string, args ...any) error {
-	return runtime.Classify(runtime.ErrInvalidArgument, df.at(loc, fmt.Errorf(format, args...)))
+	return runtime.Classify(runtime.ErrInvalidArgument, df.At(loc, fmt.Errorf(format, args...)))
 }
 
 // platformArgs are the automatic platform ARGs that BuildKit defines in the global scope.
@@ -264,7 +208,7 @@ func (df *dockerfile) target(name string) (int, error) {
 	if i, ok := instructions.HasStage(df.stages, name); ok {
 		return i, nil
 	}
-	return -1, runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("%s: target stage %q could not be found", df.name, name))
+	return -1, runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("%s: target stage %q could not be found", df.Name, name))
 }
 
 func stageName(st instructions.Stage, i int) string {

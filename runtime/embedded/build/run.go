@@ -63,10 +63,10 @@ func (bd *build) runStep(ctx context.Context, st *state, c *instructions.RunComm
 		out := &lineWriter{step: label, progress: bd.progress}
 		code, err := bd.runContainer(ctx, rootfs, proc, network, script, out)
 		if err != nil {
-			return bd.df.at(loc, fmt.Errorf("%s: %w", firstLine(c.String()), err))
+			return bd.df.At(loc, fmt.Errorf("%s: %w", firstLine(c.String()), err))
 		}
 		if code != 0 {
-			return bd.df.at(loc, &RunError{Instruction: firstLine(c.String()), Command: proc.Args, ExitCode: code, Output: out.tail()})
+			return bd.df.At(loc, &RunError{Instruction: firstLine(c.String()), Command: proc.Args, ExitCode: code, Output: out.tail()})
 		}
 		return nil
 	})

@@ -13,30 +13,23 @@ import (
 	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
-	"github.com/moby/patternmatcher"
-	"github.com/moby/patternmatcher/ignorefile"
+
+	"github.com/comp-dev/comp/runtime/buildcontext"
 )
 
-// contextFS is the build context: its folder and its .dockerignore patterns (nil for none).
+// contextFS is the build context: its folder and its .dockerignore rules.
 type contextFS struct {
 	dir    string
-	ignore *patternmatcher.PatternMatcher
+	ignore *buildcontext.Ignore
 }
 
-func readIgnorePatterns(r io.Reader) ([]string, error) { return ignorefile.ReadAll(r) }
+// excluded reports whether the .dockerignore rules exclude rel (slash-separated, relative to
+// the root); nothing is excluded of a source outside the context (a nil c).
+func (c *contextFS) excluded(rel string) bool { return c != nil && c.ignore.Excludes(rel) }
 
-// excluded reports whether .dockerignore excludes rel (slash-separated, relative to the root).
-func (c *contextFS) excluded(rel string) bool {
-	if c == nil || c.ignore == nil || rel == "." || rel == "" {
-		return false
-	}
-	ok, err := c.ignore.MatchesOrParentMatches(rel)
-	return err == nil && ok
-}
-
-// descend reports whether a walk must look inside an excluded folder: only when an exclusion
-// pattern ("!x") may bring part of it back.
-func (c *contextFS) descend() bool { return c != nil && c.ignore != nil && c.ignore.Exclusions() }
+// descend reports whether a walk must look inside dir, an excluded folder, because an
+// exception of the rules may bring part of it back.
+func (c *contextFS) descend(dir string) bool { return c != nil && c.ignore.Descend(dir) }
 
 // source is a file, folder or symlink that a COPY or ADD takes, from the build context or
 // from the root of a stage or image.
@@ -74,7 +67,7 @@ func resolveSources(root string, ctx *contextFS, paths []string) ([]source, erro
 			continue
 		}
 		if ctx.excluded(rel) {
-			return nil, fmt.Errorf("%s: %w (excluded by .dockerignore)", p, errNoSource)
+			return nil, fmt.Errorf("%s: %w (excluded by %s)", p, errNoSource, filepath.Base(ctx.ignore.File))
 		}
 		src, err := newSource(root, ctx, rel)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -131,7 +124,7 @@ func glob(root string, ctx *contextFS, pattern string) ([]source, error) {
 					continue
 				}
 			}
-			if e.IsDir() && level < depth && (!excluded || ctx.descend()) {
+			if e.IsDir() && level < depth && (!excluded || ctx.descend(child)) {
 				if err := walk(child, level+1); err != nil {
 					return err
 				}
@@ -164,7 +157,7 @@ func (s source) walk(fn func(rel, host string, fi fs.FileInfo) error) error {
 		sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
 		for _, e := range entries {
 			child := path.Join(rel, e.Name())
-			excluded := s.ctx != nil && s.ctx.excluded(path.Join(s.rel, child))
+			excluded := s.ctx.excluded(path.Join(s.rel, child))
 			fi, err := e.Info()
 			if err != nil {
 				return err
@@ -174,7 +167,7 @@ func (s source) walk(fn func(rel, host string, fi fs.FileInfo) error) error {
 					return err
 				}
 			}
-			if fi.IsDir() && (!excluded || s.ctx.descend()) {
+			if fi.IsDir() && (!excluded || s.ctx.descend(path.Join(s.rel, child))) {
 				if err := walk(child); err != nil {
 					return err
 				}

@@ -76,7 +76,7 @@ func (bd *build) from(ctx context.Context, i int, label string) (*state, error) 
 	}
 	img, err := bd.image(ctx, base, label)
 	if err != nil {
-		return nil, bd.df.at(stage.Location, fmt.Errorf("FROM %s: %w", base, err))
+		return nil, bd.df.At(stage.Location, fmt.Errorf("FROM %s: %w", base, err))
 	}
 	st := &state{config: cloneConfig(img.Config), created: img.Created, args: &vars{}}
 	if !hasEnv(st.config.Env, "PATH") {
