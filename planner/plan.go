@@ -126,6 +126,9 @@ type Wait struct {
 type Plan struct {
 	Steps    []*Step
 	Warnings []string
+	// index finds the steps the planner added by ID, so that planning stays linear in the
+	// number of steps.
+	index map[string]*Step
 }
 
 // StepID is the ID of the step with action on the object of kind named name.
@@ -135,6 +138,9 @@ func StepID(kind, name string, action Action) string {
 
 // Step returns the step with the given ID, or nil.
 func (p *Plan) Step(id string) *Step {
+	if st, ok := p.index[id]; ok {
+		return st
+	}
 	for _, s := range p.Steps {
 		if s.ID == id {
 			return s
@@ -176,6 +182,10 @@ func (p *Plan) Empty() bool { return len(p.Steps) == 0 }
 func (p *Plan) add(s *Step) *Step {
 	s.ID = StepID(s.Kind, s.Name, s.Action)
 	p.Steps = append(p.Steps, s)
+	if p.index == nil {
+		p.index = map[string]*Step{}
+	}
+	p.index[s.ID] = s
 	return s
 }
 

@@ -97,7 +97,11 @@ func up(p *project.Project, obs Observed, opts UpOptions) (*Plan, *servicePlanne
 	}
 	sp := &servicePlanner{p: p, obs: obs, opts: opts, plan: plan,
 		ready: map[string][]string{}, names: map[string][]string{}, recreated: map[string]bool{},
-		completed: completedDependencies(p)}
+		completed: completedDependencies(p), byService: map[string][]runtime.Container{}}
+	for _, c := range serviceContainers(obs.Containers) {
+		svc := c.Labels[runtime.LabelService]
+		sp.byService[svc] = append(sp.byService[svc], c)
+	}
 	for _, level := range levels {
 		for _, name := range level {
 			s, err := p.GetService(name)
@@ -247,6 +251,9 @@ type servicePlanner struct {
 	recreated map[string]bool
 	// completed are the services that a dependent waits on to complete successfully.
 	completed map[string]bool
+	// byService holds the observed containers of each service, one-offs left out: looked up
+	// once per service, so that planning stays linear in the number of containers.
+	byService map[string][]runtime.Container
 }
 
 // service adds the steps of service s's containers.
@@ -306,12 +313,7 @@ func (sp *servicePlanner) service(s types.ServiceConfig) error {
 
 	// The service's existing containers; out-of-date ones are removed first when scaling
 	// down, then the highest numbers, as Compose does.
-	var existing []runtime.Container
-	for _, c := range obs.Containers {
-		if c.Labels[runtime.LabelService] == s.Name && c.Labels[runtime.LabelOneoff] != "True" {
-			existing = append(existing, c)
-		}
-	}
+	existing := append([]runtime.Container(nil), sp.byService[s.Name]...)
 	upToDate := func(c runtime.Container) bool {
 		return c.Labels[runtime.LabelConfigHash] == hash && (imageID == "" || c.ImageID == imageID)
 	}
