@@ -94,8 +94,7 @@ func isLocalImage(p *project.Project, c runtime.Container) bool {
 // compose file.
 func stopInOrder(plan *Plan, containers []runtime.Container, timeout *time.Duration, reason string) map[string]*Step {
 	g := LabelGraph(containers)
-	sorted := append([]runtime.Container(nil), containers...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+	sorted := sortByName(containers)
 	stops := map[string]*Step{}
 	byService := map[string][]string{}
 	for _, c := range sorted {
@@ -155,8 +154,7 @@ func removeInOrder(plan *Plan, containers []runtime.Container, opts RemoveOption
 		stops = stopInOrder(plan, containers, opts.Timeout, "")
 	}
 	g := LabelGraph(containers)
-	sorted := append([]runtime.Container(nil), containers...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
+	sorted := sortByName(containers)
 	var ids []string
 	for _, c := range sorted {
 		st := plan.add(containerStep(RemoveContainer, c, ""))

@@ -10,25 +10,14 @@ import (
 	"github.com/comp-dev/comp/runtime"
 )
 
-// fakeRuntime is an in-memory runtime.Runtime holding containers and images. Methods it does not
-// override panic through the nil embedded interface, so a test sees at once what it relies on.
+// fakeRuntime is a runtime.Runtime that lists the containers a read test gives it. Methods it
+// does not override panic through the nil embedded interface, so a test sees at once what it
+// relies on. (Tests of commands that change state use internal/fakeruntime.)
 type fakeRuntime struct {
 	runtime.Runtime
 
 	mu         sync.Mutex
 	containers []runtime.Container
-	images     map[string]runtime.Image // by reference and by ID
-	// pullErrs makes PullImage of these references fail.
-	pullErrs map[string]error
-	// inspects maps a container ID to the states successive inspects return, the last repeated.
-	inspects map[string][]runtime.Container
-	calls    []string
-}
-
-func (f *fakeRuntime) record(format string, args ...any) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = append(f.calls, fmt.Sprintf(format, args...))
 }
 
 func (f *fakeRuntime) Close() error { return nil }
@@ -66,36 +55,12 @@ func (f *fakeRuntime) ListContainers(_ context.Context, opts runtime.ListOptions
 func (f *fakeRuntime) InspectContainer(_ context.Context, id string) (runtime.Container, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if seq := f.inspects[id]; len(seq) > 0 {
-		c := seq[0]
-		if len(seq) > 1 {
-			f.inspects[id] = seq[1:]
-		}
-		return c, nil
-	}
 	for _, c := range f.containers {
 		if c.ID == id || c.Name == id {
 			return c, nil
 		}
 	}
 	return runtime.Container{}, runtime.Classify(runtime.ErrNotFound, fmt.Errorf("inspect container %s: no such container", id))
-}
-
-func (f *fakeRuntime) InspectImage(_ context.Context, ref string) (runtime.Image, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if img, ok := f.images[ref]; ok {
-		return img, nil
-	}
-	return runtime.Image{}, runtime.Classify(runtime.ErrNotFound, fmt.Errorf("inspect image %s: no such image", ref))
-}
-
-func (f *fakeRuntime) PullImage(_ context.Context, ref string, _ func(runtime.PullProgress)) error {
-	f.record("pull %s", ref)
-	if err := f.pullErrs[ref]; err != nil {
-		return fmt.Errorf("pull image %s: %w", ref, err)
-	}
-	return nil
 }
 
 func (f *fakeRuntime) Top(_ context.Context, id string) (runtime.Top, error) {

@@ -203,6 +203,23 @@ func orphanSettings(p *project.Project) (remove, ignore bool) {
 	return remove, ignore
 }
 
+// ready readies plan for applying: with --dry-run it prints the plan (and dryRun is true);
+// otherwise it runs the checks that must pass before the plan changes anything
+// (reconcile.Preflight) and prints the plan's warnings.
+func (g *globalOptions) ready(ctx context.Context, rt runtime.Runtime, plan *planner.Plan, progress *progressWriter) (dryRun bool, err error) {
+	if g.dryRun {
+		fmt.Fprint(g.streams.Out, plan.String())
+		return true, nil
+	}
+	if err := reconcile.Preflight(ctx, plan, rt); err != nil {
+		return false, err
+	}
+	for _, w := range plan.Warnings {
+		progress.Warn(w)
+	}
+	return false, nil
+}
+
 // apply runs plan with the global --parallel and progress titled title.
 func (g *globalOptions) apply(ctx context.Context, rt runtime.Runtime, plan *planner.Plan, title string) error {
 	_, err := reconcile.Apply(ctx, plan, rt, reconcile.Options{Parallel: g.parallel, Progress: g.newProgress(title).Event})

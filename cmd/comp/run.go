@@ -121,15 +121,8 @@ func runRun(ctx context.Context, g *globalOptions, o *runOptions, service string
 	if err != nil {
 		return err
 	}
-	if g.dryRun {
-		fmt.Fprint(g.streams.Out, plan.String())
-		return nil
-	}
-	if err := reconcile.Preflight(ctx, plan, rt); err != nil {
+	if dryRun, err := g.ready(ctx, rt, plan, progress); err != nil || dryRun {
 		return err
-	}
-	for _, w := range plan.Warnings {
-		progress.Warn(w)
 	}
 	if o.detach {
 		if _, err := reconcile.Apply(ctx, plan, rt, applyOpts); err != nil {

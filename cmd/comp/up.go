@@ -239,15 +239,8 @@ func runUp(ctx context.Context, g *globalOptions, o *upOptions, services []strin
 	if err != nil {
 		return err
 	}
-	if g.dryRun {
-		fmt.Fprint(g.streams.Out, plan.String())
-		return nil
-	}
-	if err := reconcile.Preflight(ctx, plan, rt); err != nil {
+	if dryRun, err := g.ready(ctx, rt, plan, progress); err != nil || dryRun {
 		return err
-	}
-	for _, w := range plan.Warnings {
-		progress.Warn(w)
 	}
 	if o.detach || o.noStart {
 		timeout := time.Duration(o.waitTimeout) * time.Second
