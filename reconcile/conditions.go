@@ -80,10 +80,7 @@ func (a *applier) waitCondition(ctx context.Context, w planner.Wait, id string) 
 		}
 		status, ok, err := conditionMet(w, c)
 		if err != nil {
-			if w.Goal {
-				a.opts.Progress.emit(planner.KindContainer, c.Name, "Error", Error, err.Error())
-			}
-			return err
+			return err // the step reports it
 		}
 		if ok {
 			if announced {
