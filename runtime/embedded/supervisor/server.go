@@ -87,9 +87,7 @@ func Run(ctx context.Context, layout state.Layout, project string) error {
 	if err != nil {
 		return err
 	}
-	s := &Supervisor{layout: layout, names: state.NewNames(layout), project: project, images: images, mgr: mgr, nets: nets, dns: map[string]*dns.Server{},
-		logger:  log.New(os.Stderr, "supervisor "+project+": ", log.LstdFlags|log.Lmicroseconds),
-		entries: map[string]*entry{}, subs: map[chan runtime.Event]struct{}{}, idle: time.Now()}
+	s := newSupervisor(layout, project, images, mgr, nets, log.New(os.Stderr, "supervisor "+project+": ", log.LstdFlags|log.Lmicroseconds))
 	sock := layout.Socket(project)
 	_ = os.Remove(sock) // a stale socket of a dead supervisor; we hold the lock
 	l, err := net.Listen("unix", sock)
@@ -121,6 +119,12 @@ func Run(ctx context.Context, layout state.Layout, project string) error {
 		}
 		go s.serve(ctx, conn)
 	}
+}
+
+func newSupervisor(layout state.Layout, project string, images *image.Store, mgr *container.Manager, nets *network.Manager, logger *log.Logger) *Supervisor {
+	return &Supervisor{layout: layout, names: state.NewNames(layout), project: project, images: images, mgr: mgr, nets: nets,
+		logger: logger, dns: map[string]*dns.Server{}, entries: map[string]*entry{}, subs: map[chan runtime.Event]struct{}{},
+		idle: time.Now()}
 }
 
 // forgetIfEmpty removes the supervisor's own files when its project has no container left,
