@@ -31,6 +31,8 @@ func (s *Supervisor) adopt() {
 		if err != nil {
 			continue
 		}
+		// The entry's record, not the one just listed: that is the one saved below.
+		rec = e.rec
 		e.op.Lock()
 		c, err := s.mgr.Load(rec.ID)
 		if err == nil && c.Running() {
