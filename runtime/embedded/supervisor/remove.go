@@ -13,13 +13,11 @@ import (
 
 // remove deletes container id with its folder; a running one only with force.
 func (s *Supervisor) remove(id string, force, volumes bool) error {
-	e, err := s.entry(id)
+	e, err := s.lockEntry(id)
 	if err != nil {
 		return err
 	}
-	e.op.Lock()
 	defer e.op.Unlock()
-	s.cancelRestart(e)
 	s.mu.Lock()
 	c, exited := e.c, e.exited
 	s.mu.Unlock()

@@ -14,13 +14,11 @@ import (
 
 // start runs container id; starting a running container does nothing.
 func (s *Supervisor) start(id string) error {
-	e, err := s.entry(id)
+	e, err := s.lockEntry(id)
 	if err != nil {
 		return err
 	}
-	e.op.Lock()
 	defer e.op.Unlock()
-	s.cancelRestart(e)
 	if e.c != nil {
 		return nil
 	}

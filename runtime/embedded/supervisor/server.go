@@ -299,6 +299,26 @@ func (s *Supervisor) entry(id string) (*entry, error) {
 	return e, nil
 }
 
+// lockEntry begins start, stop and remove: it returns container id's entry with its op lock
+// held (the caller unlocks it) and any pending restart called off. A container that a remove
+// holding the lock deleted meanwhile is not found.
+func (s *Supervisor) lockEntry(id string) (*entry, error) {
+	e, err := s.entry(id)
+	if err != nil {
+		return nil, err
+	}
+	e.op.Lock()
+	s.mu.Lock()
+	removed := s.entries[e.rec.ID] != e
+	s.mu.Unlock()
+	if removed {
+		e.op.Unlock()
+		return nil, runtime.Classify(runtime.ErrNotFound, fmt.Errorf("no such container: %s", id))
+	}
+	s.cancelRestart(e)
+	return e, nil
+}
+
 // save writes e's record; the supervisor is the only writer of its project's records.
 func (s *Supervisor) save(e *entry) {
 	if err := s.layout.WriteRecord(e.rec); err != nil {

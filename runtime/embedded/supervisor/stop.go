@@ -17,13 +17,11 @@ const defaultStopTimeout = 10 * time.Second
 // stop stops container id: its stop signal, the grace period, then SIGKILL. A stopped
 // container is never brought back by its restart policy.
 func (s *Supervisor) stop(id string, timeout *time.Duration, signal string) error {
-	e, err := s.entry(id)
+	e, err := s.lockEntry(id)
 	if err != nil {
 		return err
 	}
-	e.op.Lock()
 	defer e.op.Unlock()
-	s.cancelRestart(e)
 	s.mu.Lock()
 	c, exited := e.c, e.exited
 	e.rec.StoppedByUser = true
