@@ -64,7 +64,8 @@ type entry struct {
 	cancelRestart chan struct{}
 	// net is the network the current run holds (bridged containers).
 	net *netsetup
-	// op serialises start/stop/remove of this container.
+	// op serialises start, stop, restart and remove of this container; kill does not wait
+	// for it (see kill).
 	op sync.Mutex
 	// saving orders save's writes of rec, so that the newest record is the one left on disk.
 	saving sync.Mutex

@@ -65,6 +65,13 @@ func (s *Supervisor) stop(id string, timeout *time.Duration, signal string) erro
 }
 
 // kill sends a signal (default SIGKILL) to the container's PID 1.
+//
+// It does not take e.op, unlike start, stop and remove: a stop holds it for the whole grace
+// period, and a kill must get through then (comp up's second Ctrl-C kills what the first is
+// stopping; TestKillGetsThroughAWaitingStop). It needs no lock beyond s.mu: it signals the run
+// it finds in e.c, or says the container is not running. A start or restart still starting has
+// no e.c yet (run sets it once the process runs); a remove's run is already being killed, and
+// a signal to a container that has exited since fails as not running.
 func (s *Supervisor) kill(id, signal string) error {
 	e, err := s.entry(id)
 	if err != nil {
