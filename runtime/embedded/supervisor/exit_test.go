@@ -16,20 +16,11 @@ func TestRestartPolicyRestartsAFailingContainer(t *testing.T) {
 	s := newTestSupervisor(t)
 	spec := testSpec("web", "sh", "-c", "exit 3")
 	spec.Restart = runtime.RestartPolicy{Name: restart.OnFailure, MaxRetries: 2, Delay: 10 * time.Millisecond}
-	id, err := s.create(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.start(id); err != nil {
-		t.Fatal(err)
-	}
-	e, err := s.entry(id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, e := startTestContainer(t, s, spec)
 	// Between its runs it is restarting: exited only once the policy gave up.
 	var rec *state.Record
 	waitFor(t, "the policy to give up", func() bool {
+		var err error
 		rec, err = s.layout.ReadRecord(id)
 		return err == nil && rec.State == state.Exited
 	})

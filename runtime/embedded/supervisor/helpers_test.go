@@ -74,3 +74,20 @@ func testSpec(name string, cmd ...string) runtime.ContainerSpec {
 	return runtime.ContainerSpec{Name: name, Image: testImage, Command: cmd, NetworkMode: "none",
 		Labels: map[string]string{runtime.LabelProject: "p"}}
 }
+
+// startTestContainer creates and starts a container of spec, and returns its ID and entry.
+func startTestContainer(t *testing.T, s *Supervisor, spec runtime.ContainerSpec) (string, *entry) {
+	t.Helper()
+	id, err := s.create(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.start(id); err != nil {
+		t.Fatal(err)
+	}
+	e, err := s.entry(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, e
+}

@@ -17,17 +17,7 @@ import (
 func TestKillGetsThroughAWaitingStop(t *testing.T) {
 	s := newTestSupervisor(t)
 	spec := testSpec("web", "sh", "-c", `trap "echo got TERM" TERM; while :; do sleep 0.1; done`)
-	id, err := s.create(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.start(id); err != nil {
-		t.Fatal(err)
-	}
-	e, err := s.entry(id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, e := startTestContainer(t, s, spec)
 	waitFor(t, "the shell's TERM trap", func() bool {
 		ok, _ := container.HandlesSignal(s.record(e).Pid, syscall.SIGTERM)
 		return ok
