@@ -123,6 +123,18 @@ func WithWorkingDir(dir string) Option { return func(c *config) { c.cfg.WorkingD
 // WithUser sets the user the image runs as ("nobody", "65534:65534", …).
 func WithUser(user string) Option { return func(c *config) { c.cfg.User = user } }
 
+// WithVolumes declares the image's VOLUMEs ("/data", …).
+func WithVolumes(paths ...string) Option {
+	return func(c *config) {
+		if c.cfg.Volumes == nil {
+			c.cfg.Volumes = map[string]struct{}{}
+		}
+		for _, p := range paths {
+			c.cfg.Volumes[p] = struct{}{}
+		}
+	}
+}
+
 // WithFile adds a regular file to one extra layer on top of the base layer (created with its
 // parent folders). Several WithFile options share that layer.
 func WithFile(f File) Option { return func(c *config) { c.files = append(c.files, f) } }

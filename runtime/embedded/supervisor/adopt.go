@@ -20,25 +20,27 @@ func (s *Supervisor) adopt() {
 		s.logger.Printf("read records: %v", err)
 		return
 	}
-	for _, rec := range records {
-		if rec.Project() != s.project {
+	for _, listed := range records {
+		if listed.Project() != s.project {
 			continue
 		}
-		if rec.State != state.Running && rec.State != state.Restarting {
+		if listed.State != state.Running && listed.State != state.Restarting {
 			continue
 		}
-		e, err := s.entry(rec.ID)
+		e, err := s.entry(listed.ID)
 		if err != nil {
 			continue
 		}
 		e.op.Lock()
+		// The entry's record, not the one just listed: that is the one saved below.
+		rec := s.record(e)
 		c, err := s.mgr.Load(rec.ID)
 		if err == nil && c.Running() {
 			out, lerr := s.openLog(rec)
 			if lerr == nil {
 				copied := s.copyOutput(rec, out)
 				exited := make(chan struct{})
-				net := s.readopt(rec)
+				net := s.readopt(e)
 				s.mu.Lock()
 				e.c, e.exited, e.net = c, exited, net
 				s.mu.Unlock()
@@ -59,9 +61,15 @@ func (s *Supervisor) adopt() {
 		}
 		container.UnmountRootfs(filepath.Join(s.layout.Container(rec.ID), "fs"))
 		// Its exit code died with its parent: Docker reports such a container as 255.
-		rec.State, rec.Pid, rec.ExitCode, rec.FinishedAt = state.Exited, 0, 255, time.Now().UTC()
+		now := time.Now().UTC()
+		again := false
+		s.update(e, func(r *state.Record) {
+			r.State, r.Pid, r.ExitCode, r.FinishedAt = state.Exited, 0, 255, now
+			r.Endpoints, r.Ports = nil, nil
+			again, _ = e.tracker.Exited(255, r.StartedAt, now, r.StoppedByUser)
+		})
 		s.save(e)
-		if again, _ := e.tracker.Exited(255, rec.StartedAt, time.Now(), rec.StoppedByUser); again {
+		if again {
 			if err := s.run(e); err != nil {
 				s.logger.Printf("restart %s after adoption: %v", rec.Name, err)
 			}
@@ -72,7 +80,8 @@ func (s *Supervisor) adopt() {
 
 // readopt takes over the network of a running bridged container: its namespace and endpoints
 // outlived the dead supervisor, but its published ports and its networks' DNS servers did not.
-func (s *Supervisor) readopt(rec *state.Record) *netsetup {
+func (s *Supervisor) readopt(e *entry) *netsetup {
+	rec := s.record(e)
 	if !bridged(rec.Spec) {
 		return nil
 	}
@@ -89,8 +98,9 @@ func (s *Supervisor) readopt(rec *state.Record) *netsetup {
 			if err != nil {
 				s.logger.Printf("publish the ports of %s again: %v", rec.Name, err)
 			} else {
-				ns.proxy, rec.Ports = proxy, ports
-				s.layout.WriteRecord(rec)
+				ns.proxy = proxy
+				s.update(e, func(r *state.Record) { r.Ports = ports })
+				s.save(e)
 			}
 		}
 	}

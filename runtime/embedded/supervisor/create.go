@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/comp-dev/comp/runtime"
 	"github.com/comp-dev/comp/runtime/embedded/container"
+	"github.com/comp-dev/comp/runtime/embedded/fifo"
 	"github.com/comp-dev/comp/runtime/embedded/state"
 	"github.com/comp-dev/comp/runtime/embedded/volume"
 )
@@ -21,48 +21,67 @@ import (
 func (s *Supervisor) volumes() volume.Store { return volume.Store{Dir: s.layout.Volumes()} }
 
 // create records a new container: its image resolved, its name checked, its folder, FIFOs and
-// anonymous volumes made. Nothing runs yet.
+// anonymous volumes made. Nothing runs yet, and a create that fails leaves nothing behind.
 func (s *Supervisor) create(spec runtime.ContainerSpec) (string, error) {
+	rec, err := s.createRecord(spec)
+	if err != nil {
+		return "", fmt.Errorf("create container %s: %w", spec.Name, err)
+	}
+	s.mu.Lock()
+	s.entries[rec.ID] = &entry{rec: rec, tracker: newTracker(rec)}
+	s.mu.Unlock()
+	s.emit(rec, "create", 0)
+	return rec.ID, nil
+}
+
+// createRecord does create's work, and undoes what it made when it fails.
+func (s *Supervisor) createRecord(spec runtime.ContainerSpec) (_ *state.Record, retErr error) {
 	if err := state.CheckName("container", spec.Name); err != nil {
-		return "", err
+		return nil, err
 	}
 	if spec.Labels[runtime.LabelProject] != s.project {
-		return "", runtime.Classify(runtime.ErrInvalidArgument,
-			fmt.Errorf("create container %s: it is not labelled with project %s", spec.Name, s.project))
+		return nil, runtime.Classify(runtime.ErrInvalidArgument,
+			fmt.Errorf("it is not labelled with project %s", s.project))
 	}
 	if err := CheckSupported(spec); err != nil {
-		return "", fmt.Errorf("create container %s: %w", spec.Name, err)
+		return nil, err
 	}
 	img, err := s.images.Get(spec.Image)
 	if err != nil {
-		return "", fmt.Errorf("create container %s: image %s: %w", spec.Name, spec.Image, err)
+		return nil, fmt.Errorf("image %s: %w", spec.Image, err)
 	}
 	// Names are unique across projects, as on Docker; the lock keeps two supervisors from
 	// taking one name at once.
 	release, err := state.Lock(filepath.Join(s.layout.Run, "names.lock"), true)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer release()
 	if other, taken, err := s.names.Owner(spec.Name); err != nil {
-		return "", fmt.Errorf("create container %s: %w", spec.Name, err)
+		return nil, err
 	} else if taken {
-		return "", runtime.Classify(runtime.ErrConflict,
-			fmt.Errorf("create container %s: the name is already in use by container %s", spec.Name, other[:min(12, len(other))]))
+		return nil, runtime.Classify(runtime.ErrConflict,
+			fmt.Errorf("the name is already in use by container %s", other[:min(12, len(other))]))
 	}
-	id := newID()
-	dir := s.layout.Container(id)
+	rec := &state.Record{ID: newID(), Name: spec.Name, Created: time.Now().UTC(), Spec: spec,
+		ImageID: img.ID, Layers: img.Layers, State: state.Created}
+	// Sources get filled in below: in a copy, not in the caller's spec.
+	rec.Spec.Mounts = slices.Clone(spec.Mounts)
+	dir := s.layout.Container(rec.ID)
+	// Undone before the name is released: until then no other create can take the name.
+	defer func() {
+		if retErr != nil {
+			s.undoCreate(rec)
+		}
+	}()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
+		return nil, err
 	}
 	for _, f := range []string{"stdout", "stderr"} {
-		if err := unix.Mkfifo(filepath.Join(dir, f), 0o600); err != nil {
-			os.RemoveAll(dir)
-			return "", fmt.Errorf("create container %s: %w", spec.Name, err)
+		if err := fifo.Make(filepath.Join(dir, f)); err != nil {
+			return nil, err
 		}
 	}
-	rec := &state.Record{ID: id, Name: spec.Name, Created: time.Now().UTC(), Spec: spec,
-		ImageID: img.ID, Layers: img.Layers, State: state.Created}
 	if proc, err := container.ResolveProcess(spec, img.Config); err == nil {
 		rec.Command = strings.Join(proc.Args, " ")
 	}
@@ -73,7 +92,7 @@ func (s *Supervisor) create(spec runtime.ContainerSpec) (string, error) {
 		if m.Type == runtime.MountVolume && m.Source == "" {
 			v, err := s.volumes().CreateAnonymous(nil)
 			if err != nil {
-				return "", err
+				return nil, err
 			}
 			rec.Spec.Mounts[i].Source = v.Name
 			rec.Anonymous = append(rec.Anonymous, v.Name)
@@ -81,7 +100,7 @@ func (s *Supervisor) create(spec runtime.ContainerSpec) (string, error) {
 	}
 	inherited, err := s.volumesFrom(spec.VolumesFrom, covered)
 	if err != nil {
-		return "", fmt.Errorf("create container %s: %w", spec.Name, err)
+		return nil, err
 	}
 	rec.Spec.Mounts = append(rec.Spec.Mounts, inherited...)
 	for target := range img.Config.Volumes {
@@ -90,21 +109,28 @@ func (s *Supervisor) create(spec runtime.ContainerSpec) (string, error) {
 		}
 		v, err := s.volumes().CreateAnonymous(nil)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		rec.Spec.Mounts = append(rec.Spec.Mounts, runtime.Mount{Type: runtime.MountVolume, Source: v.Name, Target: target})
 		rec.Anonymous = append(rec.Anonymous, v.Name)
 	}
 	if err := s.layout.WriteRecord(rec); err != nil {
-		os.RemoveAll(dir)
-		return "", err
+		return nil, err
 	}
-	e, err := s.entry(id)
-	if err != nil {
-		return "", err
+	return rec, nil
+}
+
+// undoCreate removes what a failed createRecord made of rec: its anonymous volumes and its
+// folder, with the FIFOs (and any record) in it.
+func (s *Supervisor) undoCreate(rec *state.Record) {
+	for _, v := range rec.Anonymous {
+		if err := s.volumes().Remove(v, true, nil); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			s.logger.Printf("remove volume %s of the failed create of %s: %v", v, rec.Name, err)
+		}
 	}
-	s.emit(e.rec, "create", 0)
-	return id, nil
+	if err := os.RemoveAll(s.layout.Container(rec.ID)); err != nil {
+		s.logger.Printf("remove the folder of the failed create of %s: %v", rec.Name, err)
+	}
 }
 
 // CheckSupported refuses what the embedded runtime cannot do (yet) with spec, without touching

@@ -9,6 +9,7 @@ import (
 
 	"github.com/comp-dev/comp/runtime"
 	"github.com/comp-dev/comp/runtime/embedded/container"
+	"github.com/comp-dev/comp/runtime/embedded/state"
 )
 
 // Docker's healthcheck defaults.
@@ -48,7 +49,7 @@ func (s *Supervisor) startProbe(e *entry, hc *runtime.Healthcheck, exited <-chan
 		<-exited
 		stop()
 	}()
-	go s.probe(ctx, e, e.rec.ID, hc, startedAt)
+	go s.probe(ctx, e, s.record(e).ID, hc, startedAt)
 }
 
 // probe runs e's healthcheck inside the container until ctx ends (the container stopped),
@@ -99,15 +100,15 @@ func (s *Supervisor) probe(ctx context.Context, e *entry, id string, hc *runtime
 			}
 			status = runtime.HealthUnhealthy
 		}
-		s.mu.Lock()
-		changed := e.rec.Health != status && e.c != nil
-		if changed {
-			e.rec.Health = status
-		}
-		s.mu.Unlock()
+		changed := false
+		rec := s.update(e, func(r *state.Record) {
+			if changed = r.Health != status && e.c != nil; changed {
+				r.Health = status
+			}
+		})
 		if changed {
 			s.save(e)
-			s.emit(e.rec, "health_status", 0)
+			s.emit(rec, "health_status", 0)
 		}
 	}
 }

@@ -81,7 +81,9 @@ func (s *Supervisor) connect(rec *state.Record) (*netsetup, string, error) {
 	return ns, nameserver, nil
 }
 
-// disconnect undoes connect; it is safe on a half-made setup.
+// disconnect undoes connect for rec, whose endpoints it reads and leaves as they are: a caller
+// that holds an entry's record clears them there first (see watch). It is safe on a half-made
+// setup.
 func (s *Supervisor) disconnect(rec *state.Record, ns *netsetup) {
 	if ns == nil {
 		return
@@ -97,9 +99,7 @@ func (s *Supervisor) disconnect(rec *state.Record, ns *netsetup) {
 	if err := network.DeleteNetns(ns.netns); err != nil && !errors.Is(err, os.ErrNotExist) {
 		s.logger.Printf("delete network namespace of %s: %v", rec.Name, err)
 	}
-	left := rec.Endpoints
-	rec.Endpoints, rec.Ports = nil, nil
-	for _, ep := range left {
+	for _, ep := range rec.Endpoints {
 		s.stopDNSIfUnused(ep.Network, rec.ID)
 	}
 }

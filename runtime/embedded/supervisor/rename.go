@@ -17,20 +17,19 @@ func (s *Supervisor) rename(id, name string) error {
 	if err != nil {
 		return err
 	}
+	old := s.record(e)
 	release, err := state.Lock(filepath.Join(s.layout.Run, "names.lock"), true)
 	if err != nil {
 		return err
 	}
 	defer release()
 	if other, taken, err := s.names.Owner(name); err != nil {
-		return fmt.Errorf("rename %s to %s: %w", e.rec.Name, name, err)
-	} else if taken && other != e.rec.ID {
-		return runtime.Classify(runtime.ErrConflict, fmt.Errorf("rename %s to %s: the name is already in use", e.rec.Name, name))
+		return fmt.Errorf("rename %s to %s: %w", old.Name, name, err)
+	} else if taken && other != old.ID {
+		return runtime.Classify(runtime.ErrConflict, fmt.Errorf("rename %s to %s: the name is already in use", old.Name, name))
 	}
-	s.mu.Lock()
-	e.rec.Name = name
-	s.mu.Unlock()
+	rec := s.update(e, func(r *state.Record) { r.Name = name })
 	s.save(e)
-	s.emit(e.rec, "rename", 0)
+	s.emit(rec, "rename", 0)
 	return nil
 }

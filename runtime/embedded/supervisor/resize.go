@@ -13,10 +13,10 @@ func (s *Supervisor) resize(id string, width, height uint16) error {
 		return err
 	}
 	s.mu.Lock()
-	c := e.c
+	c, rec := e.c, e.rec
 	s.mu.Unlock()
 	if c == nil {
-		return runtime.Classify(runtime.ErrConflict, fmt.Errorf("resize %s: the container is not running", e.rec.Name))
+		return runtime.Classify(runtime.ErrConflict, fmt.Errorf("resize %s: the container is not running", rec.Name))
 	}
 	return c.ResizeTTY(width, height)
 }

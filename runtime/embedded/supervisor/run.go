@@ -14,24 +14,31 @@ import (
 
 // start runs container id; starting a running container does nothing.
 func (s *Supervisor) start(id string) error {
-	e, err := s.entry(id)
+	e, err := s.lockEntry(id)
 	if err != nil {
 		return err
 	}
-	e.op.Lock()
 	defer e.op.Unlock()
-	s.cancelRestart(e)
-	if e.c != nil {
+	s.mu.Lock()
+	running := e.c != nil
+	s.mu.Unlock()
+	if running {
 		return nil
 	}
-	e.rec.StoppedByUser = false
-	e.tracker = newTracker(e.rec)
+	s.update(e, func(r *state.Record) {
+		r.StoppedByUser = false
+		e.tracker = newTracker(r)
+	})
 	return s.run(e)
 }
 
 // run starts e's process and a watcher of its exit. The caller holds e.op.
 func (s *Supervisor) run(e *entry) (retErr error) {
-	rec := e.rec
+	// A copy of its own, which connect fills in with the endpoints: they are stored in e's
+	// record once the container runs. It does not change after copyOutput, whose goroutines
+	// read it.
+	own := *s.record(e)
+	rec := &own
 	img, err := s.images.Get(rec.ImageID)
 	if err != nil {
 		return fmt.Errorf("start container %s: image %s: %w", rec.Name, rec.Spec.Image, err)
@@ -167,25 +174,28 @@ func (s *Supervisor) run(e *entry) (retErr error) {
 		}
 		s.drain(rec, copied, out)
 		if code, ok := container.ExitCode(err); ok {
-			rec.State, rec.ExitCode, rec.Error, rec.FinishedAt = state.Exited, code, err.Error(), time.Now().UTC()
+			s.update(e, func(r *state.Record) {
+				r.State, r.ExitCode, r.Error, r.FinishedAt = state.Exited, code, err.Error(), time.Now().UTC()
+			})
 			s.save(e)
 		}
 		return err
 	}
 	now := time.Now().UTC()
-	rec.State, rec.Pid, rec.StartedAt, rec.ExitCode, rec.Error = state.Running, c.Pid(), now, 0, ""
-	rec.Health = ""
 	hc := healthcheck(rec.Spec, img.Config)
-	if hc != nil {
-		rec.Health = runtime.HealthStarting
-	}
-	s.save(e)
 	exited := make(chan struct{})
+	started := s.update(e, func(r *state.Record) {
+		r.State, r.Pid, r.StartedAt, r.ExitCode, r.Error = state.Running, c.Pid(), now, 0, ""
+		r.Endpoints, r.Ports = rec.Endpoints, rec.Ports
+		r.Health = ""
+		if hc != nil {
+			r.Health = runtime.HealthStarting
+		}
+		e.c, e.exited, e.net = c, exited, net
+	})
+	s.save(e)
 	s.startProbe(e, hc, exited, now)
-	s.mu.Lock()
-	e.c, e.exited, e.net = c, exited, net
-	s.mu.Unlock()
-	s.emit(rec, "start", 0)
+	s.emit(started, "start", 0)
 	go s.watch(e, c, exited, copied, out, afterWait)
 	return nil
 }

@@ -46,6 +46,13 @@ type Supervisor struct {
 }
 
 // entry is one container and what the supervisor knows of its current run.
+//
+// Locking: s.mu guards every field of an entry but op and saving; hold it to read or write
+// them. The record rec points to is never changed once an entry holds it: take the pointer
+// with record and read that record freely; change it with update, which replaces it, under
+// s.mu, by a changed copy. So no change is lost and nobody sees one half made. Work that
+// takes long (a start's network, a stop's grace period) runs without s.mu, on a snapshot or
+// a copy of its own, and stores its outcome with update.
 type entry struct {
 	rec     *state.Record
 	c       *container.Container
@@ -55,10 +62,13 @@ type entry struct {
 	exited chan struct{}
 	// pending is set while a restart is scheduled; closing cancel calls it off.
 	cancelRestart chan struct{}
-	// op serialises start/stop/remove of this container.
-	op sync.Mutex
 	// net is the network the current run holds (bridged containers).
 	net *netsetup
+	// op serialises start, stop, restart and remove of this container; kill does not wait
+	// for it (see kill).
+	op sync.Mutex
+	// saving orders save's writes of rec, so that the newest record is the one left on disk.
+	saving sync.Mutex
 }
 
 // Run is `comp __supervise PROJECT`: it becomes project's supervisor unless one already runs,
@@ -87,9 +97,7 @@ func Run(ctx context.Context, layout state.Layout, project string) error {
 	if err != nil {
 		return err
 	}
-	s := &Supervisor{layout: layout, names: state.NewNames(layout), project: project, images: images, mgr: mgr, nets: nets, dns: map[string]*dns.Server{},
-		logger:  log.New(os.Stderr, "supervisor "+project+": ", log.LstdFlags|log.Lmicroseconds),
-		entries: map[string]*entry{}, subs: map[chan runtime.Event]struct{}{}, idle: time.Now()}
+	s := newSupervisor(layout, project, images, mgr, nets, log.New(os.Stderr, "supervisor "+project+": ", log.LstdFlags|log.Lmicroseconds))
 	sock := layout.Socket(project)
 	_ = os.Remove(sock) // a stale socket of a dead supervisor; we hold the lock
 	l, err := net.Listen("unix", sock)
@@ -121,6 +129,12 @@ func Run(ctx context.Context, layout state.Layout, project string) error {
 		}
 		go s.serve(ctx, conn)
 	}
+}
+
+func newSupervisor(layout state.Layout, project string, images *image.Store, mgr *container.Manager, nets *network.Manager, logger *log.Logger) *Supervisor {
+	return &Supervisor{layout: layout, names: state.NewNames(layout), project: project, images: images, mgr: mgr, nets: nets,
+		logger: logger, dns: map[string]*dns.Server{}, entries: map[string]*entry{}, subs: map[chan runtime.Event]struct{}{},
+		idle: time.Now()}
 }
 
 // forgetIfEmpty removes the supervisor's own files when its project has no container left,
@@ -295,9 +309,50 @@ func (s *Supervisor) entry(id string) (*entry, error) {
 	return e, nil
 }
 
+// lockEntry begins start, stop and remove: it returns container id's entry with its op lock
+// held (the caller unlocks it) and any pending restart called off. A container that a remove
+// holding the lock deleted meanwhile is not found.
+func (s *Supervisor) lockEntry(id string) (*entry, error) {
+	e, err := s.entry(id)
+	if err != nil {
+		return nil, err
+	}
+	e.op.Lock()
+	s.mu.Lock()
+	removed := s.entries[e.rec.ID] != e
+	s.mu.Unlock()
+	if removed {
+		e.op.Unlock()
+		return nil, runtime.Classify(runtime.ErrNotFound, fmt.Errorf("no such container: %s", id))
+	}
+	s.cancelRestart(e)
+	return e, nil
+}
+
+// record returns e's record, which nobody changes (see entry).
+func (s *Supervisor) record(e *entry) *state.Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return e.rec
+}
+
+// update gives e a copy of its record changed by fn, and returns it. fn runs with s.mu held, so
+// it may also read and set e's other fields, and must not block.
+func (s *Supervisor) update(e *entry, fn func(r *state.Record)) *state.Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := *e.rec
+	fn(&r)
+	e.rec = &r
+	return e.rec
+}
+
 // save writes e's record; the supervisor is the only writer of its project's records.
 func (s *Supervisor) save(e *entry) {
-	if err := s.layout.WriteRecord(e.rec); err != nil {
-		s.logger.Printf("save %s: %v", e.rec.Name, err)
+	e.saving.Lock()
+	defer e.saving.Unlock()
+	rec := s.record(e)
+	if err := s.layout.WriteRecord(rec); err != nil {
+		s.logger.Printf("save %s: %v", rec.Name, err)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/comp-dev/comp/runtime"
+	"github.com/comp-dev/comp/runtime/embedded/container"
+	"github.com/comp-dev/comp/runtime/embedded/state"
 )
 
 // defaultStopTimeout is Docker's grace period before SIGKILL.
@@ -17,28 +19,28 @@ const defaultStopTimeout = 10 * time.Second
 // stop stops container id: its stop signal, the grace period, then SIGKILL. A stopped
 // container is never brought back by its restart policy.
 func (s *Supervisor) stop(id string, timeout *time.Duration, signal string) error {
-	e, err := s.entry(id)
+	e, err := s.lockEntry(id)
 	if err != nil {
 		return err
 	}
-	e.op.Lock()
 	defer e.op.Unlock()
-	s.cancelRestart(e)
-	s.mu.Lock()
-	c, exited := e.c, e.exited
-	e.rec.StoppedByUser = true
-	s.mu.Unlock()
+	var c *container.Container
+	var exited chan struct{}
+	rec := s.update(e, func(r *state.Record) {
+		c, exited = e.c, e.exited
+		r.StoppedByUser = true
+	})
 	if c == nil {
 		s.save(e)
 		return nil
 	}
 	sigName := signal
 	if sigName == "" {
-		sigName = e.rec.Spec.StopSignal
+		sigName = rec.Spec.StopSignal
 	}
 	if sigName == "" {
 		// The image's STOPSIGNAL applies when the service sets none.
-		if img, err := s.images.Get(e.rec.ImageID); err == nil {
+		if img, err := s.images.Get(rec.ImageID); err == nil {
 			sigName = img.Config.StopSignal
 		}
 	}
@@ -47,22 +49,29 @@ func (s *Supervisor) stop(id string, timeout *time.Duration, signal string) erro
 		return err
 	}
 	grace := defaultStopTimeout
-	if e.rec.Spec.StopTimeout != nil {
-		grace = *e.rec.Spec.StopTimeout
+	if rec.Spec.StopTimeout != nil {
+		grace = *rec.Spec.StopTimeout
 	}
 	if timeout != nil {
 		grace = *timeout
 	}
-	s.emit(e.rec, "kill", 0)
+	s.emit(rec, "kill", 0)
 	if err := c.Stop(sig, grace); err != nil {
-		return fmt.Errorf("stop container %s: %w", e.rec.Name, err)
+		return fmt.Errorf("stop container %s: %w", rec.Name, err)
 	}
 	<-exited
-	s.emit(e.rec, "stop", 0)
+	s.emit(s.record(e), "stop", 0)
 	return nil
 }
 
 // kill sends a signal (default SIGKILL) to the container's PID 1.
+//
+// It does not take e.op, unlike start, stop and remove: a stop holds it for the whole grace
+// period, and a kill must get through then (comp up's second Ctrl-C kills what the first is
+// stopping; TestKillGetsThroughAWaitingStop). It needs no lock beyond s.mu: it signals the run
+// it finds in e.c, or says the container is not running. A start or restart still starting has
+// no e.c yet (run sets it once the process runs); a remove's run is already being killed, and
+// a signal to a container that has exited since fails as not running.
 func (s *Supervisor) kill(id, signal string) error {
 	e, err := s.entry(id)
 	if err != nil {
@@ -72,16 +81,17 @@ func (s *Supervisor) kill(id, signal string) error {
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	c := e.c
-	if c != nil && (sig == syscall.SIGKILL || sig == syscall.SIGTERM || sig == syscall.SIGINT) {
-		e.rec.StoppedByUser = true
-	}
-	s.mu.Unlock()
+	var c *container.Container
+	rec := s.update(e, func(r *state.Record) {
+		c = e.c
+		if c != nil && (sig == syscall.SIGKILL || sig == syscall.SIGTERM || sig == syscall.SIGINT) {
+			r.StoppedByUser = true
+		}
+	})
 	if c == nil {
-		return runtime.Classify(runtime.ErrConflict, fmt.Errorf("kill container %s: it is not running", e.rec.Name))
+		return runtime.Classify(runtime.ErrConflict, fmt.Errorf("kill container %s: it is not running", rec.Name))
 	}
-	s.emit(e.rec, "kill", 0)
+	s.emit(rec, "kill", 0)
 	return c.Signal(sig)
 }
 
