@@ -22,7 +22,7 @@ func TestFailedCreateLeavesNothing(t *testing.T) {
 		{"volumes_from a missing container, after an anonymous volume was made", func() runtime.ContainerSpec {
 			spec := testSpec("web")
 			spec.Mounts = []runtime.Mount{{Type: runtime.MountVolume, Target: "/cache"}}
-			spec.VolumesFrom = []string{"container:store"}
+			spec.VolumesFrom = []runtime.VolumesFrom{{Container: "store"}}
 			return spec
 		}, func(t *testing.T, s *Supervisor) func() {
 			return func() {

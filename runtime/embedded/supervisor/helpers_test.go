@@ -71,7 +71,7 @@ func newTestSupervisor(t *testing.T, opts ...testimage.Option) *Supervisor {
 
 // testSpec is a container of project "p" on no network, running cmd in testImage.
 func testSpec(name string, cmd ...string) runtime.ContainerSpec {
-	return runtime.ContainerSpec{Name: name, Image: testImage, Command: cmd, NetworkMode: "none",
+	return runtime.ContainerSpec{Name: name, Image: testImage, Command: cmd, NetworkMode: runtime.Namespace{Mode: runtime.NamespaceNone},
 		Labels: map[string]string{runtime.LabelProject: "p"}}
 }
 
