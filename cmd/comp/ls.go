@@ -59,7 +59,7 @@ func runLs(ctx context.Context, g *globalOptions, o *lsOptions) error {
 		}
 		names = append(names, value)
 	}
-	rt, err := g.runtime(ctx)
+	rt, err := g.connect(ctx, "") // every project: their records are what ls reports
 	if err != nil {
 		return err
 	}
