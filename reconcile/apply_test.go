@@ -335,6 +335,25 @@ func load(t *testing.T, yaml string) *project.Project {
 	return p
 }
 
+// applyUp observes p on f, plans `up`, checks the plan and applies it, as the command does.
+func applyUp(t *testing.T, f *fakeruntime.Runtime, p *project.Project, progress Progress) error {
+	t.Helper()
+	ctx := context.Background()
+	obs, err := Observe(ctx, f, p.Name, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := planner.Up(p, obs, planner.UpOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Preflight(ctx, plan, f); err != nil {
+		return err
+	}
+	_, err = Apply(ctx, plan, f, Options{Progress: progress})
+	return err
+}
+
 // up, planned and applied: a second up changes nothing; a changed service is recreated as
 // stop, rename, create, start, remove, while what did not change is kept; down takes it all.
 func TestUpConvergesAndRecreatesInNamedSteps(t *testing.T) {
@@ -342,19 +361,8 @@ func TestUpConvergesAndRecreatesInNamedSteps(t *testing.T) {
 	ctx := context.Background()
 	up := func(p *project.Project) *recorder {
 		t.Helper()
-		obs, err := Observe(ctx, f, p.Name, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		plan, err := planner.Up(p, obs, planner.UpOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := Preflight(ctx, plan, f); err != nil {
-			t.Fatal(err)
-		}
 		var rec recorder
-		if _, err := Apply(ctx, plan, f, Options{Progress: rec.progress}); err != nil {
+		if err := applyUp(t, f, p, rec.progress); err != nil {
 			t.Fatal(err)
 		}
 		return &rec
@@ -399,18 +407,7 @@ func TestUpConvergesAndRecreatesInNamedSteps(t *testing.T) {
 func TestRecreateThatFailsLeavesTheOldContainer(t *testing.T) {
 	f := newFake()
 	ctx := context.Background()
-	apply := func(p *project.Project) error {
-		obs, err := Observe(ctx, f, p.Name, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		plan, err := planner.Up(p, obs, planner.UpOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = Apply(ctx, plan, f, Options{})
-		return err
-	}
+	apply := func(p *project.Project) error { return applyUp(t, f, p, nil) }
 	if err := apply(load(t, demo)); err != nil {
 		t.Fatal(err)
 	}
