@@ -138,11 +138,10 @@ func validate(p *types.Project) error {
 				return fmt.Errorf("services.%s.build.context: %s is a URL; comp builds from a local folder only: clone it and point build.context at the folder", s.Name, ctx)
 			}
 		}
-		for _, ns := range []struct{ key, mode string }{{"network_mode", s.NetworkMode}, {"ipc", s.Ipc}, {"pid", s.Pid}} {
-			if dep, ok := strings.CutPrefix(ns.mode, "service:"); ok {
-				if _, err := p.GetService(dep); err != nil {
-					return fmt.Errorf("services.%s.%s: service %q is not defined", s.Name, ns.key, dep)
-				}
+		if strings.HasPrefix(s.NetworkMode, "service:") {
+			dep := strings.TrimPrefix(s.NetworkMode, "service:")
+			if _, err := p.GetService(dep); err != nil {
+				return fmt.Errorf("services.%s.network_mode: service %q is not defined", s.Name, dep)
 			}
 		}
 		for _, vf := range s.VolumesFrom {

@@ -41,6 +41,8 @@ func TestLoadRefusesBadInput(t *testing.T) {
 		{"a volumes_from mode", "services:\n  a:\n    image: busybox\n  web:\n    image: busybox\n    volumes_from: [\"a:xx\"]\n", []string{"services.web.volumes_from", `"a:xx"`, "ro or rw"}},
 		{"a volumes_from container mode", "services:\n  web:\n    image: busybox\n    volumes_from: [\"container:c:rx\"]\n", []string{"services.web.volumes_from", "ro or rw"}},
 		{"volumes_from an unknown service", "services:\n  web:\n    image: busybox\n    volumes_from: [db]\n", []string{"volumes_from", `"db"`}},
+		{"ipc of an unknown service", "services:\n  web:\n    image: busybox\n    ipc: service:db\n", []string{"compose.yaml", `service "web" depends on undefined service "db"`}},
+		{"pid of an unknown service", "services:\n  web:\n    image: busybox\n    pid: service:db\n", []string{"compose.yaml", `service "web" depends on undefined service "db"`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
