@@ -42,6 +42,8 @@ type Engine interface {
 
 	Events(ctx context.Context, project string) (<-chan runtime.Event, <-chan error)
 	runtime.SpecChecker
+	// Name names the runtime, for the compose keys it refuses (project.Keys).
+	Name() string
 }
 
 var _ Engine = runtime.Runtime(nil)

@@ -124,7 +124,13 @@ type PlanFunc func(obs planner.Observed, imagesReady bool) (*planner.Plan, error
 // so that a pulled image that differs from the one a container runs is seen as a change and
 // new containers are labelled with their image's ID. With dryRun it returns the first plan
 // and changes nothing.
+//
+// Before anything is pulled or built, a compose key that rt cannot honour (project.Keys) and
+// a plan that fails its preflight checks (Preflight) stop it.
 func Prepare(ctx context.Context, rt Engine, p *project.Project, opts Options, dryRun bool, plan PlanFunc) (*planner.Plan, error) {
+	if err := p.CheckSupport(rt.Name()); err != nil {
+		return nil, err
+	}
 	obs, err := Observe(ctx, rt, p.Name, p)
 	if err != nil {
 		return nil, err
@@ -136,6 +142,9 @@ func Prepare(ctx context.Context, rt Engine, p *project.Project, opts Options, d
 	images := first.ImageSteps()
 	if images.Empty() {
 		return first, nil
+	}
+	if err := Preflight(ctx, first, rt); err != nil {
+		return nil, err
 	}
 	if _, err := Apply(ctx, images, rt, opts); err != nil {
 		return nil, err
