@@ -59,6 +59,7 @@ var refusedKeyCases = []keyCase{
 	{key: "services.*.secrets", service: "    secrets: [@obj@]\n", top: map[string]string{"secrets": "@obj@: {environment: HOME}\n"}},
 	{key: "services.*.configs", service: "    configs: [@obj@]\n", top: map[string]string{"configs": "@obj@: {content: hello}\n"}},
 	{key: "services.*.logging.driver", service: "    logging: {driver: syslog}\n"},
+	{key: "services.*.logging.options", service: "    logging: {options: {max-size: 1m, compress: \"true\"}}\n"},
 	{key: "services.*.group_add", service: "    group_add: [\"1234\"]\n"},
 	{key: "services.*.ipc", service: "    ipc: host\n"},
 	{key: "services.*.pid", service: "    pid: host\n"},

@@ -163,7 +163,7 @@ var Keys = map[string]Support{
 	// Logging.
 	"services.*.logging":         Implemented,
 	"services.*.logging.driver":  refusedOn(RuntimeEmbedded, "the embedded runtime writes json-file logs only: remove logging.driver, or use --runtime docker").unless(oneOf("", "json-file", "local")),
-	"services.*.logging.options": Implemented, // the embedded runtime takes max-size and max-file and refuses others
+	"services.*.logging.options": refusedOn(RuntimeEmbedded, "the embedded runtime's logs take the options max-size and max-file only: remove the others, or use --runtime docker").unless(keysIn("max-size", "max-file")),
 	"services.*.log_driver":      refused("log_driver is the version 2 file format's key: write logging.driver instead"),
 	"services.*.log_opt":         refused("log_opt is the version 2 file format's key: write logging.options instead"),
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	goruntime "runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -109,6 +110,21 @@ func oneOf(values ...string) func(reflect.Value) bool {
 			}
 		}
 		return false
+	}
+}
+
+// keysIn accepts a map whose keys are all among those listed.
+func keysIn(keys ...string) func(reflect.Value) bool {
+	return func(v reflect.Value) bool {
+		if v.Kind() != reflect.Map {
+			return false
+		}
+		for _, k := range v.MapKeys() {
+			if k.Kind() != reflect.String || !slices.Contains(keys, k.String()) {
+				return false
+			}
+		}
+		return true
 	}
 }
 

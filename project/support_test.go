@@ -221,6 +221,9 @@ func TestCheckSupportRefusesNamingTheKey(t *testing.T) {
 			[]string{"2 keys cannot be honoured", "services.a.cpu_percent", "services.b.cpu_count"}},
 		{"a refused subtree is named once", "services:\n  web:\n    image: busybox\n    deploy:\n      placement:\n        constraints: [node.role==manager]\n", RuntimeDocker,
 			[]string{"services.web.deploy.placement is not supported by comp: deploy.placement is for Swarm"}},
+		{"log options the embedded runtime honours", "services:\n  web:\n    image: busybox\n    logging: {options: {max-size: 1m, max-file: \"3\"}}\n", RuntimeEmbedded, nil},
+		{"a log option it does not", "services:\n  web:\n    image: busybox\n    logging: {options: {max-size: 1m, compress: \"true\"}}\n", RuntimeEmbedded,
+			[]string{"services.web.logging.options is not supported by the embedded runtime", "max-size and max-file only"}},
 		{"models", "services:\n  web:\n    image: busybox\nmodels:\n  m:\n    model: ai/smollm2\n", RuntimeDocker,
 			[]string{"models is not supported by comp"}},
 	}

@@ -449,6 +449,9 @@ func (r *Runtime) CheckContainerSpec(spec runtime.ContainerSpec) error {
 	if err := supervisor.CheckSupported(spec); err != nil {
 		return fmt.Errorf("container %s: %w", spec.Name, err)
 	}
+	if err := container.CheckSecurityOpt(spec.SecurityOpt); err != nil {
+		return fmt.Errorf("container %s: %w", spec.Name, err)
+	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package container
 import (
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/comp-dev/comp/runtime"
@@ -143,5 +144,15 @@ func TestParseSecurityOpt(t *testing.T) {
 		if (err != nil) != tc.bad || (!tc.bad && got != tc.want) {
 			t.Errorf("%q: got %+v, %v", tc.opts, got, err)
 		}
+	}
+}
+
+func TestCheckSecurityOptRefusesWhatCreateWould(t *testing.T) {
+	if err := CheckSecurityOpt([]string{"no-new-privileges", "seccomp=unconfined"}); err != nil {
+		t.Errorf("supported options refused: %v", err)
+	}
+	err := CheckSecurityOpt([]string{"apparmor=my-profile"})
+	if !errors.Is(err, runtime.ErrNotImplemented) || !strings.Contains(err.Error(), "apparmor=my-profile") {
+		t.Errorf("an AppArmor profile: %v, want ErrNotImplemented naming it", err)
 	}
 }

@@ -44,6 +44,16 @@ type security struct {
 	seccomp         string // "" (default profile), "unconfined" or a profile file
 }
 
+// CheckSecurityOpt refuses the security_opt values the embedded runtime cannot apply (see
+// Config.SecurityOpt), without starting anything: comp checks them before it creates anything.
+func CheckSecurityOpt(opts []string) error {
+	_, err := parseSecurityOpt(opts)
+	if err != nil {
+		return runtime.Classify(runtime.ErrNotImplemented, err)
+	}
+	return nil
+}
+
 func parseSecurityOpt(opts []string) (security, error) {
 	var s security
 	for _, opt := range opts {
