@@ -54,6 +54,7 @@ services:
         mode: 0600
       - source: relative
         target: etc/relative.conf
+      - from_env
 secrets:
   db_pw:
     file: ./db_pw.txt
@@ -67,6 +68,8 @@ configs:
       listen 8080
   relative:
     file: ./relative.conf
+  from_env:
+    environment: COMP_TEST_DB_PW
 `, map[string]string{"db_pw.txt": "s3cret\n", "owned.txt": "mine\n", "relative.conf": "x\n"})
 	web, _ := p.GetService("web")
 	files, err := p.ContainerFiles(web)
@@ -83,6 +86,7 @@ configs:
 		{Kind: "config", Key: "app", Target: "/etc/app.conf", Content: []byte("listen 8080\n"), Mode: 0o600},
 		// A relative config target is under /, as Docker Compose mounts it.
 		{Kind: "config", Key: "relative", Target: "/etc/relative.conf", Source: filepath.Join(dir, "relative.conf"), Mode: 0o444},
+		{Kind: "config", Key: "from_env", Target: "/from_env", Content: []byte("from-env"), Mode: 0o444},
 	}
 	if len(files) != len(want) {
 		t.Fatalf("got %d files, want %d: %v", len(files), len(want), files)
