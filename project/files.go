@@ -87,8 +87,8 @@ func (p *Project) containerFile(s types.ServiceConfig, kind string, i int, ref t
 	} {
 		if d.value != "" {
 			return runtime.ContainerFile{}, runtime.Classify(runtime.ErrNotImplemented, fmt.Errorf(
-				"%s.%s: %s drivers need a Swarm store, which comp has none of (Docker Compose refuses it too): remove %s and give a file: or environment: source",
-				defKey, d.key, kind, d.key))
+				"%s.%s: a %s's %s needs a Swarm store, which comp has none of (Docker Compose refuses it too): remove %s and give a file: or environment: source",
+				defKey, d.key, kind, d.key, d.key))
 		}
 	}
 	if len(def.DriverOpts) > 0 {
