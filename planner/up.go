@@ -268,6 +268,12 @@ func (sp *servicePlanner) service(s types.ServiceConfig) error {
 		return err
 	}
 	imageID := obs.Images[s.Image]
+	// The secrets and configs, read once: a changed content recreates, as a changed hash does.
+	files, err := p.ContainerFiles(s)
+	if err != nil {
+		return err
+	}
+	filesChanged := func(c runtime.Container) []string { return project.ChangedFiles(c.Labels, p.Name, s.Name, files) }
 
 	// What a new container's creation waits for: its image, networks and volumes.
 	var created []string
@@ -315,7 +321,7 @@ func (sp *servicePlanner) service(s types.ServiceConfig) error {
 	// down, then the highest numbers, as Compose does.
 	existing := append([]runtime.Container(nil), sp.byService[s.Name]...)
 	upToDate := func(c runtime.Container) bool {
-		return c.Labels[runtime.LabelConfigHash] == hash && (imageID == "" || c.ImageID == imageID)
+		return c.Labels[runtime.LabelConfigHash] == hash && (imageID == "" || c.ImageID == imageID) && len(filesChanged(c)) == 0
 	}
 	sort.SliceStable(existing, func(i, j int) bool {
 		ui, uj := upToDate(existing[i]), upToDate(existing[j])
@@ -339,6 +345,9 @@ func (sp *servicePlanner) service(s types.ServiceConfig) error {
 			continue
 		}
 		reason := recreateReason(p, s, c, hash, imageID, parentRecreated, opts)
+		if changed := filesChanged(c); reason == "" && len(changed) > 0 && !opts.NoRecreate {
+			reason = strings.Join(changed, ", ") + " changed"
+		}
 		n := number(c)
 		switch {
 		case reason != "":

@@ -140,6 +140,12 @@ func (p *Project) ContainerSpec(s types.ServiceConfig, o ContainerOptions) (runt
 		})
 	}
 	spec.Mounts, spec.VolumesFrom = p.mounts(s)
+	if spec.Files, err = p.ContainerFiles(s); err != nil {
+		return runtime.ContainerSpec{}, err
+	}
+	if len(spec.Files) > 0 {
+		spec.Labels[LabelFiles] = FilesLabel(p.Name, s.Name, spec.Files)
+	}
 	if len(s.Tmpfs) > 0 {
 		spec.Tmpfs = map[string]string{}
 		for _, t := range s.Tmpfs {

@@ -322,7 +322,33 @@ type ContainerSpec struct {
 	Ulimits     []Ulimit
 	Resources   Resources
 	Log         LogConfig
+
+	// Files are the service's secrets and configs, as project resolved them: each one a host
+	// file bind-mounted read-only, or content the backend writes where the container sees it
+	// before it starts. Their content never goes into labels or logs.
+	Files []ContainerFile
 }
+
+// ContainerFile is a secret or a config a container sees at Target. Either Source is set (a
+// host file or folder, bind-mounted read-only as it is: its own owner and mode) or Content is
+// (written by the backend at Target, owned by UID:GID, with Mode).
+type ContainerFile struct {
+	// Kind is "secret" or "config" and Key its compose key: they name it in messages.
+	Kind, Key string
+	// Target is the absolute path in the container.
+	Target  string
+	Source  string
+	Content []byte `json:",omitempty"`
+	UID     int
+	GID     int
+	Mode    uint32 // permission bits
+}
+
+// String names f for messages, never with its content.
+func (f ContainerFile) String() string { return f.Kind + " " + f.Key + " at " + f.Target }
+
+// GoString is String, so that %#v does not print the content either.
+func (f ContainerFile) GoString() string { return f.String() }
 
 // Namespace modes of ContainerSpec.NetworkMode, IPC and PID, as Docker names them.
 const (

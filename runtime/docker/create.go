@@ -57,21 +57,26 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec runtime.ContainerSpe
 		return "", fmt.Errorf("create container %s: %w", name, classify(err))
 	}
 
+	// Do not leave a half-made container behind; use a fresh context so that a cancelled ctx
+	// still cleans up.
+	undo := func(err error) error {
+		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		rmErr := r.cli.ContainerRemove(cleanup, resp.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
+		cancel()
+		if rmErr != nil {
+			return errors.Join(err, fmt.Errorf("remove container %s: %w", name, classify(rmErr)))
+		}
+		return err
+	}
 	if spec.NetworkMode == (runtime.Namespace{}) && len(attachments) > 1 {
 		for _, a := range attachments[1:] {
 			if err := r.cli.NetworkConnect(ctx, a.Network, resp.ID, r.endpointSettings(a, spec.Links)); err != nil {
-				err = fmt.Errorf("create container %s: connect to network %s: %w", name, a.Network, classify(err))
-				// Do not leave a half-connected container behind; use a fresh context so that
-				// a cancelled ctx still cleans up.
-				cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-				rmErr := r.cli.ContainerRemove(cleanup, resp.ID, container.RemoveOptions{Force: true, RemoveVolumes: true})
-				cancel()
-				if rmErr != nil {
-					return "", errors.Join(err, fmt.Errorf("remove container %s: %w", name, classify(rmErr)))
-				}
-				return "", err
+				return "", undo(fmt.Errorf("create container %s: connect to network %s: %w", name, a.Network, classify(err)))
 			}
 		}
+	}
+	if err := r.copyFiles(ctx, resp.ID, spec.Files); err != nil {
+		return "", undo(fmt.Errorf("create container %s: %w", name, err))
 	}
 	return resp.ID, nil
 }
@@ -194,6 +199,7 @@ func (r *Runtime) containerConfig(spec runtime.ContainerSpec) (*container.Config
 			return nil, nil, err
 		}
 	}
+	host.Mounts = append(host.Mounts, fileMounts(spec.Files)...)
 	return cfg, host, nil
 }
 

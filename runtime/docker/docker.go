@@ -118,9 +118,11 @@ func (r *Runtime) LockProject(ctx context.Context, project string) (func(), erro
 	return func() {}, nil
 }
 
-// CheckContainerSpec accepts every spec: the engine supports all that project translates, and
-// refuses the rest itself with a message naming the option.
-func (r *Runtime) CheckContainerSpec(spec runtime.ContainerSpec) error { return nil }
+// CheckContainerSpec accepts what the engine supports of all that project translates, which
+// refuses the rest itself with a message naming the option; it refuses before anything is made
+// what the engine would refuse only after the container was created (secrets and configs
+// written into a read-only container).
+func (r *Runtime) CheckContainerSpec(spec runtime.ContainerSpec) error { return checkFiles(spec) }
 
 // CheckNetworkSpec accepts every spec, as CheckContainerSpec does.
 func (r *Runtime) CheckNetworkSpec(spec runtime.NetworkSpec) error { return nil }

@@ -95,6 +95,11 @@ func (s *Supervisor) config(rec *state.Record, rootfs string, net *netsetup, nam
 			return cfg, runtime.Classify(runtime.ErrNotImplemented, fmt.Errorf("mount type %q is not supported by the embedded runtime", m.Type))
 		}
 	}
+	files, err := fileMounts(spec.Files)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Mounts = append(cfg.Mounts, files...)
 	etc, err := s.etcFiles(rec, cfg, nameserver)
 	if err != nil {
 		return cfg, err

@@ -82,6 +82,9 @@ func (s *Supervisor) createRecord(spec runtime.ContainerSpec) (_ *state.Record, 
 			return nil, err
 		}
 	}
+	if err := s.writeFiles(rec); err != nil {
+		return nil, err
+	}
 	if proc, err := container.ResolveProcess(spec, img.Config); err == nil {
 		rec.Command = strings.Join(proc.Args, " ")
 	}
