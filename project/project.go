@@ -27,7 +27,8 @@ type Options struct {
 	Dir string
 	// Profiles are --profile values; empty means COMPOSE_PROFILES.
 	Profiles []string
-	// EnvFiles are --env-file values; empty means .env in the project folder.
+	// EnvFiles are --env-file values; empty means COMPOSE_ENV_FILES (comma-separated), else
+	// .env in the project folder.
 	EnvFiles []string
 	// Services limits the project to these services and their dependencies; empty means all.
 	Services []string
@@ -52,7 +53,7 @@ func Load(ctx context.Context, opts Options) (*Project, error) {
 	po, err := cli.NewProjectOptions(opts.Files,
 		cli.WithWorkingDirectory(opts.Dir),
 		cli.WithOsEnv,
-		cli.WithEnvFiles(opts.EnvFiles...),
+		cli.WithEnvFiles(envFiles(opts.EnvFiles)...),
 		cli.WithDotEnv,
 		cli.WithConfigFileEnv,
 		cli.WithDefaultConfigPath,
