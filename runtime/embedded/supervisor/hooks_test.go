@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/comp-dev/comp/runtime"
+	"github.com/comp-dev/comp/runtime/embedded/container"
 	"github.com/comp-dev/comp/runtime/embedded/state"
 )
 
@@ -72,5 +73,30 @@ func TestPreStopRunsBeforeTheStop(t *testing.T) {
 	}
 	if rec := s.record(e); rec.State != state.Running {
 		t.Errorf("container %s after a failed pre_stop, want still running", rec.State)
+	}
+}
+
+// A privileged hook has every capability, whatever the container's: a hook that needs more
+// than the service (a chown as root of a volume for a service that runs as a user, say).
+func TestPrivilegedHookHasEveryCapability(t *testing.T) {
+	s := newTestSupervisor(t)
+	spec := testSpec("web", "sleep", "60")
+	spec.CapDrop = []string{"ALL"}
+	caps := `grep CapEff /proc/self/status | tr -d '\t' > `
+	spec.PostStart = []runtime.Hook{
+		{Command: []string{"sh", "-c", caps + "/tmp/plain"}},
+		{Command: []string{"sh", "-c", caps + "/tmp/privileged"}, Privileged: true},
+	}
+	id, _ := startTestContainer(t, s, spec)
+	read := func(name string) string {
+		var out bytes.Buffer
+		code, err := s.mgr.Exec(context.Background(), id, container.Process{Args: []string{"cat", "/tmp/" + name}, Stdout: &out})
+		if err != nil || code != 0 {
+			t.Fatalf("cat %s in %s: %d, %v", name, id, code, err)
+		}
+		return strings.TrimSpace(out.String())
+	}
+	if plain, priv := read("plain"), read("privileged"); plain != "CapEff:0000000000000000" || priv == plain {
+		t.Errorf("capabilities of a plain hook %q and a privileged one %q: want none, then more", plain, priv)
 	}
 }
