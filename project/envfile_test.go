@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -103,5 +104,22 @@ services:
 	}
 	if spec.Labels["tier"] != "backend" || spec.Labels["team"] != "from-compose" {
 		t.Errorf("labels %v: want tier=backend from the file, team=from-compose (labels: wins)", spec.Labels)
+	}
+}
+
+func TestUnknownEnvFileFormatSaysWhichOnesThereAre(t *testing.T) {
+	path := write(t, `
+services:
+  web:
+    image: busybox
+    env_file:
+      - path: x.env
+        format: json
+`)
+	writeFile(t, filepath.Dir(path), "x.env", "A=1\n")
+	_, err := Load(context.Background(), Options{Files: []string{path}})
+	if err == nil || !strings.Contains(err.Error(), `unsupported env_file format "json": an env_file's format is dotenv (the default) or raw`) ||
+		!strings.Contains(err.Error(), path) {
+		t.Errorf("error = %v, want the format named, the ones there are, and the file", err)
 	}
 }

@@ -116,9 +116,13 @@ func Load(ctx context.Context, opts Options) (*Project, error) {
 	return &Project{Project: p, EnvFiles: po.EnvFiles, AllServices: all}, nil
 }
 
-// explainLoadError makes sure a load error names the file(s) it comes from.
+// explainLoadError makes sure a load error names the file(s) it comes from, and says what to
+// do where compose-go does not.
 func explainLoadError(files []string, err error) error {
 	msg := err.Error()
+	if strings.Contains(msg, "unsupported env_file format") {
+		err = fmt.Errorf("%w: an env_file's format is dotenv (the default) or raw", err)
+	}
 	for _, f := range files {
 		if strings.Contains(msg, f) {
 			return err
