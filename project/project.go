@@ -27,7 +27,8 @@ type Options struct {
 	Dir string
 	// Profiles are --profile values; empty means COMPOSE_PROFILES.
 	Profiles []string
-	// EnvFiles are --env-file values; empty means .env in the project folder.
+	// EnvFiles are --env-file values; empty means COMPOSE_ENV_FILES (comma-separated), else
+	// .env in the project folder.
 	EnvFiles []string
 	// Services limits the project to these services and their dependencies; empty means all.
 	Services []string
@@ -52,7 +53,7 @@ func Load(ctx context.Context, opts Options) (*Project, error) {
 	po, err := cli.NewProjectOptions(opts.Files,
 		cli.WithWorkingDirectory(opts.Dir),
 		cli.WithOsEnv,
-		cli.WithEnvFiles(opts.EnvFiles...),
+		cli.WithEnvFiles(envFiles(opts.EnvFiles)...),
 		cli.WithDotEnv,
 		cli.WithConfigFileEnv,
 		cli.WithDefaultConfigPath,
@@ -115,9 +116,13 @@ func Load(ctx context.Context, opts Options) (*Project, error) {
 	return &Project{Project: p, EnvFiles: po.EnvFiles, AllServices: all}, nil
 }
 
-// explainLoadError makes sure a load error names the file(s) it comes from.
+// explainLoadError makes sure a load error names the file(s) it comes from, and says what to
+// do where compose-go does not.
 func explainLoadError(files []string, err error) error {
 	msg := err.Error()
+	if strings.Contains(msg, "unsupported env_file format") {
+		err = fmt.Errorf("%w: an env_file's format is dotenv (the default) or raw", err)
+	}
 	for _, f := range files {
 		if strings.Contains(msg, f) {
 			return err

@@ -153,7 +153,18 @@ func (p *Project) ContainerSpec(s types.ServiceConfig, o ContainerOptions) (runt
 			spec.Tmpfs[target] = opts
 		}
 	}
+	spec.PostStart, spec.PreStop = hooks(s.PostStart), hooks(s.PreStop)
 	return spec, nil
+}
+
+// hooks turns a service's post_start or pre_stop entries into the runtime's.
+func hooks(hs []types.ServiceHook) []runtime.Hook {
+	var out []runtime.Hook
+	for _, h := range hs {
+		out = append(out, runtime.Hook{Command: []string(h.Command), User: h.User, Privileged: h.Privileged,
+			WorkingDir: h.WorkingDir, Env: environment(h.Environment)})
+	}
+	return out
 }
 
 // ProjectLabels are the labels every object of the project carries.

@@ -67,11 +67,17 @@ type ContainerRuntime interface {
 	InspectContainer(ctx context.Context, idOrName string) (Container, error)
 	// CreateContainer creates (but does not start) a container and returns its ID.
 	CreateContainer(ctx context.Context, spec ContainerSpec) (string, error)
+	// StartContainer starts a container, then runs its PostStart hooks (see RunHooks); one
+	// that fails stops the container again and fails the start with the hook's output. A
+	// running container is left as it is, its hooks not run again.
 	StartContainer(ctx context.Context, id string) error
-	// StopContainer sends the stop signal, waits up to timeout (nil: the container's own
-	// stop timeout, else 10s), then kills.
+	// StopContainer runs a running container's PreStop hooks (one that fails fails the stop,
+	// the container still running), sends the stop signal, waits up to timeout (nil: the
+	// container's own stop timeout, else 10s), then kills.
 	StopContainer(ctx context.Context, id string, timeout *time.Duration) error
 	KillContainer(ctx context.Context, id string, signal string) error
+	// RestartContainer stops the container as StopContainer does and starts it as
+	// StartContainer does, hooks included.
 	RestartContainer(ctx context.Context, id string, timeout *time.Duration) error
 	// RemoveContainer removes a container; Force kills a running one first, Volumes removes
 	// its anonymous volumes.
@@ -327,6 +333,14 @@ type ContainerSpec struct {
 	// file bind-mounted read-only, or content the backend writes where the container sees it
 	// before it starts. Their content never goes into labels or logs.
 	Files []ContainerFile
+
+	// Lifecycle hooks (post_start, pre_stop). The runtime keeps them with the container and
+	// runs them itself, so that every start and stop it is asked for honours them, whichever
+	// command asks: PostStart right after each StartContainer and RestartContainer (not after
+	// a restart by the restart policy), PreStop before each StopContainer and
+	// RestartContainer of a running container (not before a kill or a forced removal).
+	PostStart []Hook
+	PreStop   []Hook
 }
 
 // ContainerFile is a secret or a config a container sees at Target. Either Source is set (a

@@ -116,14 +116,15 @@ func (o *upOptions) validate() error {
 	return nil
 }
 
-// attachedServices are the services whose output attached `up` shows: --attach (each must be
-// in the project), else all, less --no-attach.
+// attachedServices are the services whose output attached `up` shows, as Docker Compose
+// picks them: --attach (each must be in the project; attach: false does not hold a named one
+// back), else every service but those with attach: false; less --no-attach.
 func attachedServices(p *project.Project, o *upOptions) ([]string, error) {
-	services := p.ServiceNames()
+	var services []string
 	if len(o.attach) > 0 {
 		var unknown []string
 		for _, s := range o.attach {
-			if !slices.Contains(services, s) {
+			if _, ok := p.Services[s]; !ok {
 				unknown = append(unknown, s)
 			}
 		}
@@ -131,6 +132,12 @@ func attachedServices(p *project.Project, o *upOptions) ([]string, error) {
 			return nil, fmt.Errorf("cannot attach to services not included in up: %s", strings.Join(unknown, ", "))
 		}
 		services = o.attach
+	} else {
+		for _, name := range p.ServiceNames() {
+			if s := p.Services[name]; s.Attach == nil || *s.Attach {
+				services = append(services, name)
+			}
+		}
 	}
 	var out []string
 	for _, s := range services {

@@ -136,6 +136,28 @@ func TestAttachedServices(t *testing.T) {
 	}
 }
 
+func TestAttachedServicesLeaveOutAttachFalse(t *testing.T) {
+	p := testProject([]string{"web", "db", "cache"}, nil)
+	no := false
+	cache := p.Services["cache"]
+	cache.Attach = &no
+	p.Services["cache"] = cache
+	for _, tt := range []struct {
+		name             string
+		attach, noAttach []string
+		want             []string
+	}{
+		{name: "by default", want: []string{"db", "web"}},
+		{name: "with --no-attach", noAttach: []string{"db"}, want: []string{"web"}},
+		{name: "unless --attach names it", attach: []string{"cache", "web"}, want: []string{"cache", "web"}},
+	} {
+		got, err := attachedServices(p, &upOptions{attach: tt.attach, noAttach: tt.noAttach})
+		if err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("%s: attachedServices = %q, %v; want %q", tt.name, got, err, tt.want)
+		}
+	}
+}
+
 func TestExitPolicy(t *testing.T) {
 	exited := func(service string, code int) runtime.Container {
 		c := container("demo", service, 1, runtime.StateExited)

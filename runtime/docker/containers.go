@@ -74,13 +74,20 @@ func (r *Runtime) InspectContainer(ctx context.Context, idOrName string) (runtim
 	return containerFromInspect(c), nil
 }
 
-// StartContainer starts a created or stopped container. A published port that is taken gives
-// runtime.ErrConflict with the engine's message.
+// StartContainer starts a created or stopped container, then runs its post_start hooks. A
+// published port that is taken gives runtime.ErrConflict with the engine's message.
 func (r *Runtime) StartContainer(ctx context.Context, id string) error {
-	if err := r.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
-		return fmt.Errorf("start container %s: %w", r.describe(ctx, id), classify(err))
+	in, err := r.inspectForHooks(ctx, "start", id)
+	if err != nil {
+		return err
 	}
-	return nil
+	if err := r.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+		return fmt.Errorf("start container %s: %w", in.name, classify(err))
+	}
+	if in.running {
+		return nil // started before: its hooks ran then
+	}
+	return r.postStart(ctx, "start", id, in)
 }
 
 // ResizeTerminal sets the size of a running container's terminal.
@@ -92,11 +99,18 @@ func (r *Runtime) ResizeTerminal(ctx context.Context, id string, width, height u
 	return nil
 }
 
-// StopContainer sends the stop signal, waits up to timeout (nil: the container's own stop
-// timeout, else 10s), then kills.
+// StopContainer runs the container's pre_stop hooks, sends the stop signal, waits up to
+// timeout (nil: the container's own stop timeout, else 10s), then kills.
 func (r *Runtime) StopContainer(ctx context.Context, id string, timeout *time.Duration) error {
+	in, err := r.inspectForHooks(ctx, "stop", id)
+	if err != nil {
+		return err
+	}
+	if err := r.preStop(ctx, "stop", id, in); err != nil {
+		return err
+	}
 	if err := r.cli.ContainerStop(ctx, id, container.StopOptions{Timeout: seconds(timeout)}); err != nil {
-		return fmt.Errorf("stop container %s: %w", r.describe(ctx, id), classify(err))
+		return fmt.Errorf("stop container %s: %w", in.name, classify(err))
 	}
 	return nil
 }
@@ -109,12 +123,20 @@ func (r *Runtime) KillContainer(ctx context.Context, id string, signal string) e
 	return nil
 }
 
-// RestartContainer stops the container as StopContainer does, then starts it.
+// RestartContainer stops the container as StopContainer does, then starts it as
+// StartContainer does, hooks included.
 func (r *Runtime) RestartContainer(ctx context.Context, id string, timeout *time.Duration) error {
-	if err := r.cli.ContainerRestart(ctx, id, container.StopOptions{Timeout: seconds(timeout)}); err != nil {
-		return fmt.Errorf("restart container %s: %w", r.describe(ctx, id), classify(err))
+	in, err := r.inspectForHooks(ctx, "restart", id)
+	if err != nil {
+		return err
 	}
-	return nil
+	if err := r.preStop(ctx, "restart", id, in); err != nil {
+		return err
+	}
+	if err := r.cli.ContainerRestart(ctx, id, container.StopOptions{Timeout: seconds(timeout)}); err != nil {
+		return fmt.Errorf("restart container %s: %w", in.name, classify(err))
+	}
+	return r.postStart(ctx, "restart", id, in)
 }
 
 // RemoveContainer removes a container; Force kills a running one first, Volumes removes its

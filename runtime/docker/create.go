@@ -32,6 +32,9 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec runtime.ContainerSpe
 	if err != nil {
 		return "", runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("create container %s: %w", name, err))
 	}
+	if cfg.Labels, err = withHooksLabel(spec); err != nil {
+		return "", fmt.Errorf("create container %s: %w", name, err)
+	}
 
 	attachments := sortedAttachments(spec.Networks)
 	var netCfg *network.NetworkingConfig

@@ -481,17 +481,9 @@ func (r *Runtime) Exec(ctx context.Context, id string, spec runtime.ExecSpec) (i
 	if err != nil {
 		return -1, err
 	}
-	proc, err := container.ResolveProcess(rec.Spec, img.Config)
+	p, err := container.ExecProcess(rec.Spec, img.Config, spec)
 	if err != nil {
 		return -1, err
-	}
-	p := container.Process{Args: spec.Cmd, Env: append(proc.Env, spec.Env...), Cwd: proc.Cwd, User: proc.User,
-		Tty: spec.Tty, Stdin: spec.Stdin, Stdout: spec.Stdout, Stderr: spec.Stderr, Detach: spec.Detach}
-	if spec.WorkingDir != "" {
-		p.Cwd = spec.WorkingDir
-	}
-	if spec.User != "" {
-		p.User = spec.User
 	}
 	return r.mgr.Exec(ctx, rec.ID, p)
 }

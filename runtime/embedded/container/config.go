@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/comp-dev/comp/runtime"
@@ -73,6 +74,44 @@ type Process struct {
 	// streams are /dev/null and it has no terminal, since nothing of this process serves them
 	// after it exits.
 	Detach bool
+	// Privileged (Manager.Exec only) gives the process every capability, whatever the
+	// container's, as `docker exec --privileged` does (a lifecycle hook's privileged: true).
+	Privileged bool
+}
+
+// ExecProcess is the process of an exec (`comp exec`, a lifecycle hook) in a container made
+// from spec and img, as Docker builds one: the container's environment with e.Env set over
+// it, and the container's working directory and user unless e names its own.
+func ExecProcess(spec runtime.ContainerSpec, img v1.Config, e runtime.ExecSpec) (Process, error) {
+	proc, err := ResolveProcess(spec, img)
+	if err != nil {
+		return Process{}, err
+	}
+	p := Process{Args: e.Cmd, Env: setEnv(proc.Env, e.Env), Cwd: proc.Cwd, User: proc.User,
+		Tty: e.Tty, Stdin: e.Stdin, Stdout: e.Stdout, Stderr: e.Stderr, Detach: e.Detach, Privileged: e.Privileged}
+	if e.WorkingDir != "" {
+		p.Cwd = e.WorkingDir
+	}
+	if e.User != "" {
+		p.User = e.User
+	}
+	return p, nil
+}
+
+// setEnv returns env with each KEY=VALUE of over replacing the entry of its key, or added: a
+// process's getenv takes the first of two entries, so a second one would not override.
+func setEnv(env, over []string) []string {
+	out := append([]string(nil), env...)
+	for _, kv := range over {
+		key, _, _ := strings.Cut(kv, "=")
+		i := slices.IndexFunc(out, func(e string) bool { k, _, _ := strings.Cut(e, "="); return k == key })
+		if i >= 0 {
+			out[i] = kv
+		} else {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // ResolveProcess applies Docker's rules to build a container's process from its spec and its

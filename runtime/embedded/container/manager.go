@@ -255,6 +255,10 @@ func (m *Manager) Exec(ctx context.Context, id string, p Process) (int, error) {
 		GID:              u.GID,
 		AdditionalGroups: u.Groups,
 	}
+	if p.Privileged {
+		all := allCapabilities()
+		lp.Capabilities = &configs.Capabilities{Bounding: all, Effective: all, Permitted: all}
+	}
 	streams, err := attach(&p, lp)
 	if err != nil {
 		return -1, fmt.Errorf("exec in %s: %w", id, err)

@@ -82,7 +82,7 @@ func startTestContainer(t *testing.T, s *Supervisor, spec runtime.ContainerSpec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.start(id); err != nil {
+	if err := s.start(context.Background(), id); err != nil {
 		t.Fatal(err)
 	}
 	e, err := s.entry(id)

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -12,8 +13,9 @@ import (
 	"github.com/comp-dev/comp/runtime/embedded/state"
 )
 
-// start runs container id; starting a running container does nothing.
-func (s *Supervisor) start(id string) error {
+// start runs container id, then its post_start hooks; starting a running container does
+// nothing.
+func (s *Supervisor) start(ctx context.Context, id string) error {
 	e, err := s.lockEntry(id)
 	if err != nil {
 		return err
@@ -29,7 +31,10 @@ func (s *Supervisor) start(id string) error {
 		r.StoppedByUser = false
 		e.tracker = newTracker(r)
 	})
-	return s.run(e)
+	if err := s.run(e); err != nil {
+		return err
+	}
+	return s.postStart(ctx, e)
 }
 
 // run starts e's process and a watcher of its exit. The caller holds e.op.

@@ -219,16 +219,16 @@ func (s *Supervisor) handle(ctx context.Context, req Request) (string, error) {
 		}
 		return s.create(*req.Spec)
 	case OpStart:
-		return req.ID, s.start(req.ID)
+		return req.ID, s.start(ctx, req.ID)
 	case OpStop:
-		return req.ID, s.stop(req.ID, req.Timeout, req.Signal)
+		return req.ID, s.stop(ctx, req.ID, req.Timeout, req.Signal)
 	case OpKill:
 		return req.ID, s.kill(req.ID, req.Signal)
 	case OpRestart:
-		if err := s.stop(req.ID, req.Timeout, ""); err != nil {
+		if err := s.stop(ctx, req.ID, req.Timeout, ""); err != nil {
 			return req.ID, err
 		}
-		return req.ID, s.start(req.ID)
+		return req.ID, s.start(ctx, req.ID)
 	case OpRemove:
 		return req.ID, s.remove(req.ID, req.Force, req.Volumes)
 	case OpRename:

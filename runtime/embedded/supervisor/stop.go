@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"syscall"
@@ -16,14 +17,22 @@ import (
 // defaultStopTimeout is Docker's grace period before SIGKILL.
 const defaultStopTimeout = 10 * time.Second
 
-// stop stops container id: its stop signal, the grace period, then SIGKILL. A stopped
-// container is never brought back by its restart policy.
-func (s *Supervisor) stop(id string, timeout *time.Duration, signal string) error {
+// stop stops container id: its pre_stop hooks, its stop signal, the grace period, then
+// SIGKILL. A stopped container is never brought back by its restart policy.
+func (s *Supervisor) stop(ctx context.Context, id string, timeout *time.Duration, signal string) error {
 	e, err := s.lockEntry(id)
 	if err != nil {
 		return err
 	}
 	defer e.op.Unlock()
+	if err := s.preStop(ctx, e); err != nil {
+		return err
+	}
+	return s.halt(e, timeout, signal)
+}
+
+// halt stops e's container as stop does, without its hooks; the caller holds e.op.
+func (s *Supervisor) halt(e *entry, timeout *time.Duration, signal string) error {
 	var c *container.Container
 	var exited chan struct{}
 	rec := s.update(e, func(r *state.Record) {

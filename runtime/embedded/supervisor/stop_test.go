@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"syscall"
 	"testing"
@@ -25,7 +26,7 @@ func TestKillGetsThroughAWaitingStop(t *testing.T) {
 
 	grace := 30 * time.Second
 	stopped := make(chan error, 1)
-	go func() { stopped <- s.stop(id, &grace, "") }()
+	go func() { stopped <- s.stop(context.Background(), id, &grace, "") }()
 	waitFor(t, "the stop signal to reach the container", func() bool {
 		log, _ := os.ReadFile(s.layout.LogPath(id))
 		return bytes.Contains(log, []byte("got TERM"))
