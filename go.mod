@@ -31,6 +31,7 @@ require (
 	github.com/vishvananda/netns v0.0.5
 	golang.org/x/sys v0.48.0
 	golang.org/x/term v0.46.0
+	tags.cncf.io/container-device-interface v1.1.2
 )
 
 require (

@@ -140,6 +140,7 @@ func (p *Project) ContainerSpec(s types.ServiceConfig, o ContainerOptions) (runt
 		})
 	}
 	spec.Mounts, spec.VolumesFrom = p.mounts(s)
+	spec.Devices, spec.DeviceRequests = devices(s)
 	if len(s.Tmpfs) > 0 {
 		spec.Tmpfs = map[string]string{}
 		for _, t := range s.Tmpfs {

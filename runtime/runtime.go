@@ -322,6 +322,13 @@ type ContainerSpec struct {
 	Ulimits     []Ulimit
 	Resources   Resources
 	Log         LogConfig
+
+	// Devices and device requests (services.*.devices, gpus and
+	// deploy.resources.reservations.devices; see devices.go). Devices are host device nodes
+	// made in the container; DeviceRequests ask a runtime's device drivers for devices, CDI
+	// ones among them (a compose device named vendor/class=name is a request of DriverCDI).
+	Devices        []DeviceMapping
+	DeviceRequests []DeviceRequest
 }
 
 // Namespace modes of ContainerSpec.NetworkMode, IPC and PID, as Docker names them.
