@@ -23,7 +23,13 @@ func devices(s types.ServiceConfig) ([]runtime.DeviceMapping, []runtime.DeviceRe
 			cdiNames = append(cdiNames, d.Source)
 			continue
 		}
-		mappings = append(mappings, runtime.DeviceMapping{Source: d.Source, Target: d.Target, Permissions: d.Permissions})
+		// The long syntax may leave permissions out: Docker's CLI default then, as the short
+		// syntax has it.
+		perms := d.Permissions
+		if perms == "" {
+			perms = "rwm"
+		}
+		mappings = append(mappings, runtime.DeviceMapping{Source: d.Source, Target: d.Target, Permissions: perms})
 	}
 	var reqs []runtime.DeviceRequest
 	if len(cdiNames) > 0 {

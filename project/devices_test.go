@@ -18,6 +18,7 @@ services:
       - /dev/zero
       - /dev/fuse:/dev/fuse:r
       - {source: /dev/full, target: /dev/myfull, permissions: rw}
+      - {source: /dev/random, target: /dev/myrandom}
       - comp.test/dev=null
       - comp.test/dev=zero
     gpus:
@@ -47,6 +48,7 @@ services:
 		{Source: "/dev/zero", Target: "/dev/zero", Permissions: "rwm"},
 		{Source: "/dev/fuse", Target: "/dev/fuse", Permissions: "r"},
 		{Source: "/dev/full", Target: "/dev/myfull", Permissions: "rw"},
+		{Source: "/dev/random", Target: "/dev/myrandom", Permissions: "rwm"},
 	}
 	if !reflect.DeepEqual(spec.Devices, wantDevices) {
 		t.Errorf("devices = %+v\nwant %+v", spec.Devices, wantDevices)

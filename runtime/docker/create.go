@@ -194,6 +194,7 @@ func (r *Runtime) containerConfig(spec runtime.ContainerSpec) (*container.Config
 			return nil, nil, err
 		}
 	}
+	addDevices(host, spec)
 	return cfg, host, nil
 }
 
