@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +39,9 @@ type engineFacts struct {
 	apiVersion string
 	// cdiSpecDirs are where the engine reads CDI specs; none when CDI is off (API 1.46+).
 	cdiSpecDirs []string
+	// cdiDevices are the CDI devices the engine found, when it says (discovered: API 1.50+).
+	discovered bool
+	cdiDevices []string
 }
 
 // engine returns the engine's facts, asking it the first time only.
@@ -50,15 +54,23 @@ func (r *Runtime) engine() (engineFacts, error) {
 			r.factsErr = fmt.Errorf("get Docker Engine info: %w", classify(err))
 			return
 		}
-		r.facts = engineFacts{version: info.ServerVersion, apiVersion: r.cli.ClientVersion(), cdiSpecDirs: info.CDISpecDirs}
+		api := r.cli.ClientVersion()
+		r.facts = engineFacts{version: info.ServerVersion, apiVersion: api, cdiSpecDirs: info.CDISpecDirs,
+			discovered: versions.GreaterThanOrEqualTo(api, "1.50")}
+		for _, d := range info.DiscoveredDevices {
+			if d.Source == runtime.DriverCDI {
+				r.facts.cdiDevices = append(r.facts.cdiDevices, d.ID)
+			}
+		}
 	})
 	return r.facts, r.factsErr
 }
 
 // checkDevices refuses CDI devices when the engine cannot inject them: CDI came with Docker
 // Engine 25 (behind the "cdi" feature until 28), and an older engine fails only when the
-// container starts, with "could not select device driver". The engine still checks the rest
-// (GPU drivers, unknown CDI names) itself.
+// container starts, with "could not select device driver". An engine that lists the CDI
+// devices it found (API 1.50+) is asked whether it has each; else the engine checks the names
+// itself at start, as it does GPU drivers.
 func (r *Runtime) checkDevices(spec runtime.ContainerSpec) error {
 	for _, req := range spec.DeviceRequests {
 		if req.Driver != runtime.DriverCDI || len(req.DeviceIDs) == 0 {
@@ -72,6 +84,15 @@ func (r *Runtime) checkDevices(spec runtime.ContainerSpec) error {
 			return runtime.Classify(runtime.ErrNotImplemented, fmt.Errorf(
 				"%s: CDI device %s needs Docker Engine 25 or later with CDI enabled (the daemon's \"cdi\" feature): %s; upgrade or enable it, or use --runtime embedded",
 				req.Key, req.DeviceIDs[0], why))
+		}
+		if !facts.discovered {
+			continue
+		}
+		for _, id := range req.DeviceIDs {
+			if !slices.Contains(facts.cdiDevices, id) {
+				return runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf(
+					"%s: CDI device %s is in none of Docker Engine's CDI specs (it reads %s)", req.Key, id, strings.Join(facts.cdiSpecDirs, ", ")))
+			}
 		}
 	}
 	return nil
