@@ -225,20 +225,38 @@ func TestHostDeviceNodes(t *testing.T) {
 }
 
 // TestStartWithDevices runs a container with a mapped device and CDI devices, and looks at
-// them from inside.
+// them from inside: device nodes, environment, a mount, and a hook run on the host.
 func TestStartWithDevices(t *testing.T) {
 	requireRoot(t)
 	m := newManager(t)
+	host := t.TempDir()
+	if err := os.WriteFile(filepath.Join(host, "lib"), []byte("from the host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hooked := filepath.Join(host, "hooked")
+	// A vendor whose device brings a library mount and a hook, as GPU vendors' specs do.
+	libSpec := `cdiVersion: "0.6.0"
+kind: comp.test/lib
+devices:
+  - name: one
+    containerEdits:
+      mounts: [{hostPath: ` + filepath.Join(host, "lib") + `, containerPath: /opt/vendor/lib, options: [ro, bind]}]
+      hooks: [{hookName: createRuntime, path: /bin/sh, args: [sh, -c, "echo ran > ` + hooked + `"]}]
+`
 	cfg := config(t, "sh", "-c", `for d in /dev/mynull /dev/comp-null /dev/comp-zero; do [ -c $d ] && echo $d; done
 echo hi > /dev/comp-null && echo wrote
 head -c 3 /dev/comp-zero | od -An -tx1
-echo $COMP_CDI_VENDOR $COMP_CDI_ZERO`)
+echo $COMP_CDI_VENDOR $COMP_CDI_ZERO
+cat /opt/vendor/lib`)
 	cfg.Devices = []runtime.DeviceMapping{{Source: "/dev/null", Target: "/dev/mynull", Permissions: "rwm"}}
-	cfg.DeviceRequests = []runtime.DeviceRequest{{Key: "devices", Driver: "cdi", DeviceIDs: []string{"comp.test/dev=null", "comp.test/dev=zero"}}}
-	cfg.CDISpecDirs = []string{specDir(t, map[string]string{"comp.yaml": compTestSpec})}
+	cfg.DeviceRequests = []runtime.DeviceRequest{{Key: "devices", Driver: "cdi", DeviceIDs: []string{"comp.test/dev=null", "comp.test/dev=zero", "comp.test/lib=one"}}}
+	cfg.CDISpecDirs = []string{specDir(t, map[string]string{"comp.yaml": compTestSpec, "lib.yaml": libSpec})}
 	out, errOut, code := run(t, m, cfg)
-	want := "/dev/mynull\n/dev/comp-null\n/dev/comp-zero\nwrote\n 00 00 00\ncomp.test 1\n"
+	want := "/dev/mynull\n/dev/comp-null\n/dev/comp-zero\nwrote\n 00 00 00\ncomp.test 1\nfrom the host\n"
 	if out != want || code != 0 {
 		t.Fatalf("got %q (stderr %q), exit %d; want %q, exit 0", out, errOut, code, want)
+	}
+	if b, err := os.ReadFile(hooked); err != nil || string(b) != "ran\n" {
+		t.Errorf("the spec's createRuntime hook: %q, %v; want it to have run", b, err)
 	}
 }
