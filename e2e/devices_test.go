@@ -86,9 +86,79 @@ services:
 			requireRefusedUp(t, p, `service "app"`, "comp.test/dev=missing", want)
 		},
 	},
+	{
+		// On the embedded runtime a fake NVIDIA spec (GPUs 0 and 1, and "all") serves the
+		// requests; Docker Engine's drivers act only when a container starts, so there the
+		// created containers carry the requests as Docker Compose makes them.
+		name: "devices: gpus and device reservations reach the runtime's GPU devices",
+		compose: `
+services:
+  all:
+    image: ${REGISTRY}/busybox:latest
+    gpus: all
+    command: ["sh", "-c", "ls /dev | grep ^gpu; trap 'exit 0' TERM; sleep 3600 & wait"]
+  one:
+    image: ${REGISTRY}/busybox:latest
+    deploy:
+      resources:
+        reservations:
+          devices: [{capabilities: [gpu], count: 1}]
+    command: ["sh", "-c", "ls /dev | grep ^gpu; trap 'exit 0' TERM; sleep 3600 & wait"]
+`,
+		run: func(t *testing.T, p *e2e.Project) {
+			if p.Runtime == "docker" {
+				p.MustComp("up", "--no-start")
+				for svc, count := range map[string]int{"all": -1, "one": 1} {
+					out, err := e2e.Docker("inspect", "--format", "{{json .HostConfig.DeviceRequests}}", p.ContainerName(svc, 1))
+					if err != nil {
+						t.Fatal(err)
+					}
+					var reqs []struct {
+						Driver       string
+						Count        int
+						DeviceIDs    []string
+						Capabilities [][]string
+					}
+					if err := json.Unmarshal([]byte(out), &reqs); err != nil {
+						t.Fatalf("%s: DeviceRequests %s: %v", svc, out, err)
+					}
+					if len(reqs) != 1 || reqs[0].Driver != "" || reqs[0].Count != count || len(reqs[0].DeviceIDs) != 0 ||
+						fmt.Sprint(reqs[0].Capabilities) != "[[gpu]]" {
+						t.Errorf("%s: DeviceRequests = %s, want one of count %d and capabilities [[gpu]]", svc, out, count)
+					}
+				}
+				return
+			}
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "gpu.yaml"), []byte(fakeGPUSpec), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			p.Env = append(p.Env, "COMP_CDI_SPEC_DIRS="+dir)
+			p.MustComp("up", "-d")
+			waitForLogLines(t, p, "all", "gpu0", "gpu1")
+			waitForLogLines(t, p, "one", "gpu0")
+			if r := p.MustComp("logs", "--no-log-prefix", "one"); strings.Contains(r.Stdout, "gpu1") {
+				t.Errorf("count: 1 gave the container more than GPU 0:\n%s", r.Stdout)
+			}
+		},
+	},
 }
 
 func init() { scenarios = append(scenarios, devicesScenarios...) }
+
+// fakeGPUSpec is an NVIDIA-style CDI spec, GPUs by index and "all" as nvidia-ctk writes them,
+// backed by /dev/null and /dev/zero.
+const fakeGPUSpec = `cdiVersion: "0.6.0"
+kind: nvidia.com/gpu
+devices:
+  - name: "0"
+    containerEdits: {deviceNodes: [{path: /dev/gpu0, hostPath: /dev/null}]}
+  - name: "1"
+    containerEdits: {deviceNodes: [{path: /dev/gpu1, hostPath: /dev/zero}]}
+  - name: all
+    containerEdits:
+      deviceNodes: [{path: /dev/gpu0, hostPath: /dev/null}, {path: /dev/gpu1, hostPath: /dev/zero}]
+`
 
 // compTestCDISpec is a CDI vendor comp.test/dev exposing /dev/null and /dev/zero under other
 // names, with an environment variable for any of its devices and one for "zero" alone.
