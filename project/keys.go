@@ -200,12 +200,12 @@ var Keys = map[string]Support{
 	"services.*.oom_kill_disable": Implemented,
 
 	// Devices.
-	"services.*.devices":               refused(pending("devices", "use privileged: true, or bind-mount the device node")),
+	"services.*.devices":               Implemented,
 	"services.*.devices[].source":      Implemented,
 	"services.*.devices[].target":      Implemented,
 	"services.*.devices[].permissions": Implemented,
 	"services.*.device_cgroup_rules":   refused(pending("device_cgroup_rules", "remove them")),
-	"services.*.gpus":                  refused(pending("gpus", "remove gpus")),
+	"services.*.gpus":                  Implemented,
 	"services.*.gpus[].capabilities":   Implemented,
 	"services.*.gpus[].driver":         Implemented,
 	"services.*.gpus[].count":          Implemented,
@@ -266,7 +266,7 @@ var Keys = map[string]Support{
 	"services.*.deploy.resources.reservations.cpus":                   refused("a CPU reservation needs a scheduler, which one machine has not: use cpu_shares for a relative weight, or deploy.resources.limits.cpus"),
 	"services.*.deploy.resources.reservations.memory":                 Implemented,
 	"services.*.deploy.resources.reservations.pids":                   refused("a pids reservation has no meaning on one machine: use deploy.resources.limits.pids"),
-	"services.*.deploy.resources.reservations.devices":                refused(pending("device reservations", "remove them")),
+	"services.*.deploy.resources.reservations.devices":                Implemented,
 	"services.*.deploy.resources.reservations.devices[].capabilities": Implemented,
 	"services.*.deploy.resources.reservations.devices[].driver":       Implemented,
 	"services.*.deploy.resources.reservations.devices[].count":        Implemented,

@@ -146,6 +146,7 @@ func (p *Project) ContainerSpec(s types.ServiceConfig, o ContainerOptions) (runt
 	if len(spec.Files) > 0 {
 		spec.Labels[LabelFiles] = FilesLabel(p.Name, s.Name, spec.Files)
 	}
+	spec.Devices, spec.DeviceRequests = devices(s)
 	if len(s.Tmpfs) > 0 {
 		spec.Tmpfs = map[string]string{}
 		for _, t := range s.Tmpfs {

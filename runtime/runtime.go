@@ -341,6 +341,13 @@ type ContainerSpec struct {
 	// RestartContainer of a running container (not before a kill or a forced removal).
 	PostStart []Hook
 	PreStop   []Hook
+
+	// Devices and device requests (services.*.devices, gpus and
+	// deploy.resources.reservations.devices; see devices.go). Devices are host device nodes
+	// made in the container; DeviceRequests ask a runtime's device drivers for devices, CDI
+	// ones among them (a compose device named vendor/class=name is a request of DriverCDI).
+	Devices        []DeviceMapping
+	DeviceRequests []DeviceRequest
 }
 
 // ContainerFile is a secret or a config a container sees at Target. Either Source is set (a

@@ -203,6 +203,7 @@ func (r *Runtime) containerConfig(spec runtime.ContainerSpec) (*container.Config
 		}
 	}
 	host.Mounts = append(host.Mounts, fileMounts(spec.Files)...)
+	addDevices(host, spec)
 	return cfg, host, nil
 }
 

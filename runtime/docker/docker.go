@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/versions"
@@ -19,6 +20,11 @@ import (
 // Runtime is the Docker Engine backend. It is safe for concurrent use.
 type Runtime struct {
 	cli *client.Client
+
+	// The engine's facts for CheckContainerSpec, read once (see engine).
+	factsOnce sync.Once
+	facts     engineFacts
+	factsErr  error
 }
 
 var _ runtime.Runtime = (*Runtime)(nil)
@@ -118,11 +124,17 @@ func (r *Runtime) LockProject(ctx context.Context, project string) (func(), erro
 	return func() {}, nil
 }
 
-// CheckContainerSpec accepts what the engine supports of all that project translates, which
-// refuses the rest itself with a message naming the option; it refuses before anything is made
-// what the engine would refuse only after the container was created (secrets and configs
-// written into a read-only container).
-func (r *Runtime) CheckContainerSpec(spec runtime.ContainerSpec) error { return checkFiles(spec) }
+// CheckContainerSpec refuses before anything is made what the engine would refuse only after
+// the container was created: secrets and configs written into a read-only container
+// (checkFiles), CDI devices on an engine that cannot inject them (checkDevices). The engine
+// supports the rest of what project translates, and refuses what it does not itself, with a
+// message naming the option.
+func (r *Runtime) CheckContainerSpec(spec runtime.ContainerSpec) error {
+	if err := checkFiles(spec); err != nil {
+		return err
+	}
+	return r.checkDevices(spec)
+}
 
 // CheckNetworkSpec accepts every spec, as CheckContainerSpec does.
 func (r *Runtime) CheckNetworkSpec(spec runtime.NetworkSpec) error { return nil }

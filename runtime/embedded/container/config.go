@@ -47,6 +47,13 @@ type Config struct {
 	// the process as its child, like Docker's `init: true`. It bind-mounts the comp binary
 	// read-only at /sbin/comp-init, so the binary must be static (else ErrNotStatic).
 	Init bool
+
+	// Devices (see devices.go). Devices are host device nodes made in the container, each
+	// with a device cgroup rule; DeviceRequests are resolved to CDI devices from the specs in
+	// CDISpecDirs (see CDISpecDirs), whose container edits are applied at every start.
+	Devices        []runtime.DeviceMapping
+	DeviceRequests []runtime.DeviceRequest
+	CDISpecDirs    []string
 }
 
 // Mount is a bind mount into the container.

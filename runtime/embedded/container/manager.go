@@ -110,12 +110,13 @@ func (m *Manager) Start(cfg Config) (*Container, error) {
 	}
 
 	lp := &libcontainer.Process{
-		Args:             args,
-		Env:              cfg.Process.Env,
+		Args: args,
+		// The spec's environment and groups: CDI devices' edits add to them (see applyDevices).
+		Env:              spec.Process.Env,
 		Cwd:              cfg.Process.Cwd,
 		UID:              u.UID,
 		GID:              u.GID,
-		AdditionalGroups: u.Groups,
+		AdditionalGroups: additionalGroups(spec.Process.User),
 		Init:             true,
 	}
 	lc, streams, err := m.run(cfg.ID, lcfg, &cfg.Process, lp, cfg.Init)
@@ -325,6 +326,15 @@ func specUser(u execUser) (su specs.User) {
 		su.AdditionalGids = append(su.AdditionalGids, uint32(g))
 	}
 	return su
+}
+
+// additionalGroups are u's supplementary groups as libcontainer takes them.
+func additionalGroups(u specs.User) []int {
+	var out []int
+	for _, g := range u.AdditionalGids {
+		out = append(out, int(g))
+	}
+	return out
 }
 
 // classifyLibcontainer maps libcontainer's errors onto runtime's error classes.

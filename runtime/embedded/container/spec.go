@@ -149,6 +149,9 @@ func buildSpec(cfg *Config, user specs.User, args []string, initBinary string) (
 		return nil, runtime.Classify(runtime.ErrInvalidArgument,
 			fmt.Errorf("security_opt seccomp=%s: seccomp is not supported by this comp binary or kernel", sec.seccomp))
 	}
+	if err := applyDevices(spec, cfg); err != nil {
+		return nil, err
+	}
 	return spec, nil
 }
 

@@ -33,6 +33,11 @@ func (s *Supervisor) config(rec *state.Record, rootfs string, net *netsetup, nam
 		Sysctls:     spec.Sysctls,
 		Init:        spec.Init != nil && *spec.Init,
 		Tmpfs:       map[string]string{},
+
+		Devices:        spec.Devices,
+		DeviceRequests: spec.DeviceRequests,
+		// The supervisor's environment is the one of the comp command that started it.
+		CDISpecDirs: container.CDISpecDirs(),
 	}
 	for target, opts := range spec.Tmpfs {
 		cfg.Tmpfs[target] = opts

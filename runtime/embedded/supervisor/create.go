@@ -161,6 +161,10 @@ func CheckSupported(spec runtime.ContainerSpec) error {
 				fmt.Errorf("port %d/%s: only tcp and udp are supported by the embedded runtime", p.ContainerPort, proto))
 		}
 	}
+	// Devices missing from the host and requests no CDI spec satisfies stop here, not at start.
+	if err := container.CheckDevices(spec.Devices, spec.DeviceRequests, container.CDISpecDirs()); err != nil {
+		return err
+	}
 	return nil
 }
 
