@@ -37,17 +37,27 @@ func NewClient(layout state.Layout, project string) *Client {
 func (c *Client) dial(ctx context.Context) (net.Conn, error) {
 	sock := c.layout.Socket(c.project)
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", sock)
-	if err == nil {
-		return conn, nil
+	if _, ok := verified.Load(sock); ok {
+		if conn, err := d.DialContext(ctx, "unix", sock); err == nil {
+			return conn, nil
+		}
 	}
-	// One goroutine of this comp starts the supervisor and waits for it to answer; the others
-	// (an up creates many containers at once) wait for that, then connect.
+	// One goroutine of this comp starts (or replaces, see verify) the supervisor and waits
+	// for it to answer; the others (an up creates many containers at once) wait for that,
+	// then connect.
 	mu, _ := spawning.LoadOrStore(sock, &sync.Mutex{})
 	mu.(*sync.Mutex).Lock()
 	defer mu.(*sync.Mutex).Unlock()
-	if conn, err := d.DialContext(ctx, "unix", sock); err == nil {
-		return conn, nil
+	conn, err := d.DialContext(ctx, "unix", sock)
+	if err == nil {
+		ok, err := c.verify(ctx, conn)
+		switch {
+		case err != nil:
+			conn.Close()
+			return nil, err
+		case ok:
+			return conn, nil
+		}
 	}
 	if err := c.spawn(); err != nil {
 		return nil, err
@@ -56,11 +66,23 @@ func (c *Client) dial(ctx context.Context) (net.Conn, error) {
 	for wait := 5 * time.Millisecond; ; wait = min(wait*2, 100*time.Millisecond) {
 		conn, err = d.DialContext(ctx, "unix", sock)
 		if err == nil {
-			return conn, nil
+			// Most often the supervisor just started; a racing comp of another build may
+			// have started its own first, which is replaced as above.
+			ok, verr := c.verify(ctx, conn)
+			switch {
+			case verr != nil:
+				conn.Close()
+				return nil, verr
+			case ok:
+				return conn, nil
+			}
+			if err := c.spawn(); err != nil {
+				return nil, err
+			}
 		}
 		if time.Now().After(deadline) {
 			return nil, runtime.Classify(runtime.ErrUnavailable,
-				fmt.Errorf("the supervisor of project %s did not answer on %s: %w (see %s)", c.project, sock, err, c.logPath()))
+				fmt.Errorf("the supervisor of project %s did not answer on %s: %v (see %s)", c.project, sock, err, c.logPath()))
 		}
 		select {
 		case <-ctx.Done():

@@ -213,6 +213,8 @@ func (s *Supervisor) handle(ctx context.Context, req Request) (string, error) {
 	switch req.Op {
 	case OpPing:
 		return "", nil
+	case OpVersion:
+		return ProtocolVersion, nil
 	case OpCreate:
 		if req.Spec == nil {
 			return "", runtime.Classify(runtime.ErrInvalidArgument, errors.New("create: no spec"))
