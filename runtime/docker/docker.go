@@ -133,7 +133,21 @@ func (r *Runtime) CheckContainerSpec(spec runtime.ContainerSpec) error {
 	if err := checkFiles(spec); err != nil {
 		return err
 	}
+	if err := r.checkHealthcheck(spec); err != nil {
+		return err
+	}
 	return r.checkDevices(spec)
+}
+
+// checkHealthcheck refuses healthcheck.start_interval on an engine older than API 1.44, which
+// would drop it without a word, as Docker Compose refuses it.
+func (r *Runtime) checkHealthcheck(spec runtime.ContainerSpec) error {
+	if hc := spec.Healthcheck; hc != nil && hc.StartInterval != 0 && !r.apiAtLeast("1.44") {
+		return runtime.Classify(runtime.ErrNotImplemented, fmt.Errorf(
+			"healthcheck.start_interval needs Docker Engine 25 or later (API 1.44), and this engine speaks API %s: remove start_interval (probes then run every interval during start_period), upgrade the engine, or use --runtime embedded",
+			r.cli.ClientVersion()))
+	}
+	return nil
 }
 
 // CheckNetworkSpec accepts every spec, as CheckContainerSpec does.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -220,5 +221,22 @@ func TestEndpointSettingsFollowTheAPIVersion(t *testing.T) {
 	got := sortedAttachments([]runtime.NetworkAttachment{{Network: "a", Priority: 1}, {Network: "b", Priority: 10}, {Network: "c", Priority: 1}})
 	if got[0].Network != "b" || got[1].Network != "a" || got[2].Network != "c" {
 		t.Errorf("sortedAttachments() = %+v, want b, a, c", got)
+	}
+}
+
+// An engine before API 1.44 drops start_interval: refused before anything is made, as Docker
+// Compose refuses it.
+func TestCheckContainerSpecRefusesStartIntervalOnAnOldEngine(t *testing.T) {
+	spec := runtime.ContainerSpec{Name: "x", Healthcheck: &runtime.Healthcheck{Test: []string{"CMD", "true"}, StartInterval: time.Second}}
+	err := offlineRuntime(t, "1.41").CheckContainerSpec(spec)
+	if !errors.Is(err, runtime.ErrNotImplemented) || !strings.Contains(err.Error(), "start_interval needs Docker Engine 25") {
+		t.Errorf("API 1.41: %v", err)
+	}
+	if err := offlineRuntime(t, "1.44").CheckContainerSpec(spec); err != nil {
+		t.Errorf("API 1.44: %v", err)
+	}
+	spec.Healthcheck.StartInterval = 0
+	if err := offlineRuntime(t, "1.41").CheckContainerSpec(spec); err != nil {
+		t.Errorf("no start_interval: %v", err)
 	}
 }
