@@ -118,9 +118,14 @@ func (r *Runtime) LockProject(ctx context.Context, project string) (func(), erro
 	return func() {}, nil
 }
 
-// CheckContainerSpec accepts every spec: the engine supports all that project translates, and
-// refuses the rest itself with a message naming the option.
-func (r *Runtime) CheckContainerSpec(spec runtime.ContainerSpec) error { return nil }
+// CheckContainerSpec refuses the kernel knobs the engine has no field for or would drop on
+// Linux (checkKnobs); the engine refuses the rest itself with a message naming the option.
+func (r *Runtime) CheckContainerSpec(spec runtime.ContainerSpec) error {
+	if err := r.checkKnobs(spec); err != nil {
+		return fmt.Errorf("container %s: %w", spec.Name, err)
+	}
+	return nil
+}
 
 // CheckNetworkSpec accepts every spec, as CheckContainerSpec does.
 func (r *Runtime) CheckNetworkSpec(spec runtime.NetworkSpec) error { return nil }
