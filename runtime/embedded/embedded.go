@@ -482,8 +482,9 @@ func (r *Runtime) Exec(ctx context.Context, id string, spec runtime.ExecSpec) (i
 	if err != nil {
 		return -1, err
 	}
+	// As on Docker, an exec'd process has the container's group_add groups too.
 	p := container.Process{Args: spec.Cmd, Env: append(proc.Env, spec.Env...), Cwd: proc.Cwd, User: proc.User,
-		Tty: spec.Tty, Stdin: spec.Stdin, Stdout: spec.Stdout, Stderr: spec.Stderr, Detach: spec.Detach}
+		GroupAdd: proc.GroupAdd, Tty: spec.Tty, Stdin: spec.Stdin, Stdout: spec.Stdout, Stderr: spec.Stderr, Detach: spec.Detach}
 	if spec.WorkingDir != "" {
 		p.Cwd = spec.WorkingDir
 	}

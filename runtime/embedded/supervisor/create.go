@@ -158,7 +158,7 @@ func CheckSupported(spec runtime.ContainerSpec) error {
 				fmt.Errorf("port %d/%s: only tcp and udp are supported by the embedded runtime", p.ContainerPort, proto))
 		}
 	}
-	return nil
+	return checkKnobs(spec)
 }
 
 // volumesFrom returns the volume and bind mounts of the containers refs name, as Docker's
