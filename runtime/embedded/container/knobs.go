@@ -24,6 +24,28 @@ import (
 // and libcontainer's config, and CheckHost, which refuses before anything is created what
 // this host or this process cannot apply.
 
+// ShmDir is where MountShm mounts a container's shareable /dev/shm, in the folder given to
+// MountRootfs.
+const ShmDir = "shm"
+
+// MountShm mounts a tmpfs of size bytes (0: Docker's 64 MiB) at dir/shm, dir being the folder
+// given to MountRootfs, and returns its path: the /dev/shm of a container whose IPC namespace
+// others join (ipc: shareable), which they bind-mount too, as Docker does (a mount of another
+// mount namespace cannot be bound). UnmountRootfs unmounts it.
+func MountShm(dir string, size int64) (string, error) {
+	if size <= 0 {
+		size = defaultShmSize
+	}
+	p := filepath.Join(dir, ShmDir)
+	if err := os.MkdirAll(p, 0o755); err != nil {
+		return "", fmt.Errorf("shm: %w", err)
+	}
+	if err := unix.Mount("shm", p, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC|unix.MS_NODEV, "mode=1777,size="+strconv.FormatInt(size, 10)); err != nil {
+		return "", fmt.Errorf("mount shm %s: %w", p, err)
+	}
+	return p, nil
+}
+
 // libcontainerConfig converts spec, built from cfg, to libcontainer's config as `runc create`
 // does (specconv), plus the rlimits, which runc converts in its own main package.
 func libcontainerConfig(cfg *Config, spec *specs.Spec) (*configs.Config, error) {

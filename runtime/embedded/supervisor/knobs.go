@@ -3,6 +3,7 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/comp-dev/comp/runtime"
 	"github.com/comp-dev/comp/runtime/embedded/container"
@@ -53,21 +54,39 @@ func (s *Supervisor) knobs(rec *state.Record, cfg *container.Config) error {
 		cfg.IPC, cfg.ShmSource = "host", "/dev/shm"
 	case runtime.NamespaceNone:
 		cfg.IPC = "none"
+	case runtime.NamespaceShareable:
+		// Its /dev/shm is a tmpfs on the host, which joiners bind too.
+		shm, err := container.MountShm(filepath.Join(s.layout.Container(rec.ID), "fs"), spec.Resources.ShmSize)
+		if err != nil {
+			return err
+		}
+		cfg.ShmSource = shm
 	case runtime.NamespaceContainer:
 		other, err := s.running("ipc", ipc)
 		if err != nil {
 			return err
 		}
-		switch other.Spec.IPC.Mode {
-		case runtime.NamespaceShareable, runtime.NamespaceContainer:
+		// A joiner's donor may have joined another's namespace: the /dev/shm is that one's.
+		owner := other
+		for i := 0; owner.Spec.IPC.Mode == runtime.NamespaceContainer && i < 8; i++ {
+			if owner, err = s.layout.Find(owner.Spec.IPC.Container); err != nil {
+				return fmt.Errorf("ipc %s: %w", ipc, err)
+			}
+		}
+		switch owner.Spec.IPC.Mode {
+		case runtime.NamespaceShareable:
 			cfg.IPC = fmt.Sprintf("/proc/%d/ns/ipc", other.Pid)
-			cfg.ShmSource = fmt.Sprintf("/proc/%d/root/dev/shm", other.Pid)
+			cfg.ShmSource = filepath.Join(s.layout.Container(owner.ID), "fs", container.ShmDir)
 		case runtime.NamespaceHost:
 			cfg.IPC, cfg.ShmSource = "host", "/dev/shm"
 		default:
+			fix := "set ipc: shareable on its service"
+			if svc := owner.Spec.Labels[runtime.LabelService]; svc != "" {
+				fix = "set services." + svc + ".ipc: shareable"
+			}
 			return runtime.Classify(runtime.ErrConflict, fmt.Errorf(
-				"ipc %s: container %s has a private IPC namespace, which %s cannot join: set ipc: shareable on %s's service",
-				ipc, other.Name, rec.Name, other.Name))
+				"ipc %s: container %s has a private IPC namespace, which %s cannot join: %s",
+				ipc, owner.Name, rec.Name, fix))
 		}
 	}
 	switch pid := spec.PID; pid.Mode {
