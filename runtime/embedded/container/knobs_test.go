@@ -333,3 +333,112 @@ func readFile(t *testing.T, p string) string {
 	}
 	return string(b)
 }
+
+// The cgroup knobs as the container's cgroup files show them, on cgroup v1 (v2 has its own
+// files for some and refuses the others in CheckHost).
+func TestCgroupKnobsReachTheCgroupFiles(t *testing.T) {
+	requireRoot(t)
+	if isCgroup2() {
+		t.Skip("the files checked are cgroup v1's")
+	}
+	dev, major, minor := testBlockDevice(t)
+	m := newManager(t)
+	cfg := config(t, "sleep", "100")
+	swappiness := int64(7)
+	cfg.Resources = runtime.Resources{
+		MemorySwappiness: &swappiness,
+		Blkio:            runtime.Blkio{DeviceReadBps: []runtime.ThrottleDevice{{Path: dev, Rate: 1 << 20}}, DeviceWriteIOps: []runtime.ThrottleDevice{{Path: dev, Rate: 50}}},
+	}
+	cfg.DeviceCgroupRules = []string{"c 42:* rm"}
+	if err := CheckHost(runtime.ContainerSpec{Resources: cfg.Resources, DeviceCgroupRules: cfg.DeviceCgroupRules}); err != nil {
+		t.Fatalf("CheckHost() = %v", err)
+	}
+	c := start(t, m, cfg)
+	devNum := strconv.FormatInt(major, 10) + ":" + strconv.FormatInt(minor, 10)
+	for file, want := range map[string]string{
+		"memory/memory.swappiness":               "7",
+		"blkio/blkio.throttle.read_bps_device":   devNum + " 1048576",
+		"blkio/blkio.throttle.write_iops_device": devNum + " 50",
+		"devices/devices.list":                   "c 42:* rm",
+	} {
+		dir, name := filepath.Split(file)
+		got := readFile(t, filepath.Join("/sys/fs/cgroup", dir, "comp", c.ID(), name))
+		if !slices.Contains(strings.Split(strings.TrimSpace(got), "\n"), want) {
+			t.Errorf("%s = %q, want a line %q", file, got, want)
+		}
+	}
+}
+
+// A private cgroup namespace, and a cgroup_parent, which the container's cgroup is made in.
+func TestCgroupNamespaceAndParent(t *testing.T) {
+	requireRoot(t)
+	m := newManager(t)
+	parent := "/comp-test-parent-" + strconv.Itoa(os.Getpid())
+	t.Cleanup(func() {
+		for _, mnt := range cgroupMounts() {
+			_ = unix.Rmdir(filepath.Join(mnt, parent))
+		}
+	})
+	cfg := config(t, "sh", "-c", "readlink /proc/self/ns/cgroup; cat /proc/self/cgroup")
+	cfg.CgroupNS, cfg.CgroupParent = "private", parent
+	out, errOut, code := run(t, m, cfg)
+	hostNS, err := os.Readlink("/proc/self/ns/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitN(out, "\n", 2)
+	if code != 0 || len(lines) < 2 || lines[0] == hostNS || !strings.HasPrefix(lines[0], "cgroup:[") {
+		t.Fatalf("cgroup namespace %q (stderr %q, exit %d), want one of its own (the host's is %s)", out, errOut, code, hostNS)
+	}
+	// From inside its own namespace, the container's cgroup is its root.
+	if strings.Contains(lines[1], parent) {
+		t.Errorf("/proc/self/cgroup inside a private cgroup namespace shows the host's path:\n%s", lines[1])
+	}
+	cfg = config(t, "sleep", "100")
+	cfg.CgroupParent = parent
+	c := start(t, m, cfg)
+	for _, sub := range []string{"pids", "memory"} {
+		if isCgroup2() {
+			sub = ""
+		}
+		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", sub, parent, c.ID())); err != nil {
+			t.Errorf("the container's cgroup is not under cgroup_parent %s: %v", parent, err)
+		}
+	}
+}
+
+// Real-time CPU time comes from a cgroup_parent that has some to give (cgroup v1 with
+// CONFIG_RT_GROUP_SCHED only).
+func TestRealtimeFromACgroupParentWithBudget(t *testing.T) {
+	requireRoot(t)
+	dir, err := cgroups.FindCgroupMountpoint("", "cpu")
+	if isCgroup2() || err != nil || !fileExists(filepath.Join(dir, "cpu.rt_runtime_us")) {
+		t.Skip("no real-time group scheduling on this host")
+	}
+	m := newManager(t)
+	parent := "/comp-test-rt-" + strconv.Itoa(os.Getpid())
+	if err := os.Mkdir(filepath.Join(dir, parent), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, mnt := range cgroupMounts() {
+			_ = unix.Rmdir(filepath.Join(mnt, parent))
+		}
+	})
+	spec := runtime.ContainerSpec{CgroupParent: parent, Resources: runtime.Resources{CPURealtimeRuntime: 10000, CPURealtimePeriod: 1000000}}
+	if err := CheckHost(spec); err == nil || !strings.Contains(err.Error(), "give it at least 10000") {
+		t.Errorf("CheckHost() with a parent of no budget = %v, want the fix", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, parent, "cpu.rt_runtime_us"), []byte("20000"), 0o644); err != nil {
+		t.Skipf("cannot give the test cgroup real-time time: %v", err)
+	}
+	if err := CheckHost(spec); err != nil {
+		t.Fatalf("CheckHost() = %v", err)
+	}
+	cfg := config(t, "sleep", "100")
+	cfg.CgroupParent, cfg.Resources = parent, spec.Resources
+	c := start(t, m, cfg)
+	if got := strings.TrimSpace(readFile(t, filepath.Join(dir, parent, c.ID(), "cpu.rt_runtime_us"))); got != "10000" {
+		t.Errorf("cpu.rt_runtime_us = %q, want 10000", got)
+	}
+}
