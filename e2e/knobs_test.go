@@ -82,6 +82,40 @@ services:
 		},
 	},
 	{
+		name: "pid: service: and uts: host share the other's processes and the host's hostname",
+		compose: `
+services:
+  main:
+    image: ${REGISTRY}/busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+  sidecar:
+    image: ${REGISTRY}/busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+    pid: service:main
+    uts: host
+`,
+		run: func(t *testing.T, p *e2e.Project) {
+			p.MustComp("up", "-d")
+			pidNS := func(svc string) string {
+				return strings.TrimSpace(p.MustComp("exec", "-T", svc, "readlink", "/proc/self/ns/pid").Stdout)
+			}
+			if m, s := pidNS("main"), pidNS("sidecar"); m == "" || m != s {
+				t.Errorf("PID namespaces: main %q, sidecar %q; want one", m, s)
+			}
+			// PID 1 of the shared namespace is main's shell.
+			if out := p.MustComp("exec", "-T", "sidecar", "sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline").Stdout; !strings.Contains(out, "sleep 3600") {
+				t.Errorf("the sidecar's PID 1 runs %q, want main's command", out)
+			}
+			host, err := os.Hostname()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.TrimSpace(p.MustComp("exec", "-T", "sidecar", "hostname").Stdout); got != host {
+				t.Errorf("hostname with uts: host = %q, want the host's %q", got, host)
+			}
+		},
+	},
+	{
 		name: "ipc: service: shares the donor's IPC namespace; a private donor is refused",
 		compose: `
 services:
