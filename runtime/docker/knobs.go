@@ -1,9 +1,11 @@
 package docker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/docker/docker/api/types/blkiodev"
 	"github.com/docker/docker/api/types/container"
@@ -70,6 +72,28 @@ func (r *Runtime) checkKnobs(spec runtime.ContainerSpec) error {
 		return notImplemented("isolation %q: Linux containers only have the default isolation: remove isolation", spec.Isolation)
 	case len(spec.Annotations) > 0 && !r.apiAtLeast("1.43"):
 		return notImplemented("annotations need Docker Engine API 1.43 (Docker 24) or newer; this engine speaks %s: remove annotations or upgrade Docker", r.cli.ClientVersion())
+	case len(spec.StorageOpt) > 0:
+		return r.checkStorageOpt()
+	}
+	return nil
+}
+
+// checkStorageOpt refuses storage_opt on an engine whose storage driver cannot take it:
+// overlay2 takes a size only on xfs (mounted with pquota), and refuses it at create, after
+// the project's other objects were made. An engine that does not answer is left to say so
+// at create.
+func (r *Runtime) checkStorageOpt() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	info, err := r.cli.Info(ctx)
+	if err != nil || info.Driver != "overlay2" {
+		return nil
+	}
+	for _, kv := range info.DriverStatus {
+		if kv[0] == "Backing Filesystem" && kv[1] != "xfs" {
+			return runtime.Classify(runtime.ErrNotImplemented, fmt.Errorf(
+				"storage_opt: this engine's overlay2 storage is on %s, and overlay2 takes storage options only on xfs mounted with pquota: remove storage_opt", kv[1]))
+		}
 	}
 	return nil
 }

@@ -104,3 +104,25 @@ func TestDiscardedSettingsAreAnError(t *testing.T) {
 		t.Errorf("discardedSettings() = %v, want nil", err)
 	}
 }
+
+func TestCheckContainerSpecAsksTheEngineAboutStorageOpt(t *testing.T) {
+	r := newTestRuntime(t)
+	info, err := r.cli.Info(testContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refuses := false
+	for _, kv := range info.DriverStatus {
+		refuses = refuses || info.Driver == "overlay2" && kv[0] == "Backing Filesystem" && kv[1] != "xfs"
+	}
+	err = r.CheckContainerSpec(runtime.ContainerSpec{Name: "p-web-1", StorageOpt: map[string]string{"size": "1G"}})
+	switch {
+	case refuses && (!errors.Is(err, runtime.ErrNotImplemented) || !strings.Contains(err.Error(), "overlay2 takes storage options only on xfs")):
+		t.Errorf("CheckContainerSpec() on overlay2 over %v = %v, want a refusal saying why", info.DriverStatus, err)
+	case !refuses && err != nil:
+		t.Errorf("CheckContainerSpec() on %s = %v, want it left to the engine", info.Driver, err)
+	}
+	if err := offlineRuntime(t, "1.41").CheckContainerSpec(runtime.ContainerSpec{StorageOpt: map[string]string{"size": "1G"}}); err != nil {
+		t.Errorf("an engine that does not answer: %v, want the check left to the create", err)
+	}
+}
