@@ -192,6 +192,37 @@ volumes:
 			}
 		},
 	},
+	{
+		// A weight is applied or refused, never dropped: Docker Engine alone only warns when
+		// it finds no blkio.weight (it does not look for BFQ's), and runs the container without.
+		name: "blkio_config.weight is applied or refused, never dropped",
+		compose: `
+services:
+  weighted:
+    image: ${REGISTRY}/busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+    blkio_config:
+      weight: 300
+`,
+		run: func(t *testing.T, p *e2e.Project) {
+			r := p.Comp("up", "-d")
+			if r.ExitCode != 0 {
+				if !strings.Contains(strings.ToLower(r.Stderr), "weight") {
+					t.Errorf("up with a blkio weight failed without saying why:\n%s", r)
+				}
+				if cs := p.PS(true); len(cs) != 0 {
+					t.Errorf("a container without its weight was left: %+v", cs)
+				}
+				return
+			}
+			// The container sees its own blkio cgroup (v1) or io cgroup (v2).
+			out := p.MustComp("exec", "-T", "weighted", "sh", "-c",
+				"cat /sys/fs/cgroup/blkio/blkio.bfq.weight /sys/fs/cgroup/blkio/blkio.weight /sys/fs/cgroup/io.bfq.weight /sys/fs/cgroup/io.weight 2>/dev/null; true").Stdout
+			if !strings.Contains(out, "300") {
+				t.Errorf("up ran the container, but its cgroup has weight %q, not 300", out)
+			}
+		},
+	},
 }
 
 func init() { scenarios = append(scenarios, knobScenarios...) }

@@ -320,23 +320,13 @@ func checkRealtime(r runtime.Resources, cgroupParent string, v2 bool) error {
 	return nil
 }
 
-// blkioWeights reports whether the blkio hierarchy at dir has weights (CFQ's blkio.weight or
-// BFQ's blkio.bfq.weight). The kernel shows BFQ's file in child cgroups only, so those are
-// looked at too.
+// blkioWeights reports whether the blkio hierarchy at dir has weights: CFQ's blkio.weight,
+// or BFQ's blkio.bfq.weight, which the kernel shows in child cgroups only; the root shows
+// BFQ's statistics (blkio.bfq.io_serviced) once its policy is loaded. (Docker Engine looks
+// for blkio.weight alone, and drops a weight on a BFQ-only kernel.)
 func blkioWeights(dir string) bool {
-	has := func(d string) bool {
-		return fileExists(filepath.Join(d, "blkio.weight")) || fileExists(filepath.Join(d, "blkio.bfq.weight"))
-	}
-	if has(dir) {
-		return true
-	}
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if e.IsDir() && has(filepath.Join(dir, e.Name())) {
-			return true
-		}
-	}
-	return false
+	return fileExists(filepath.Join(dir, "blkio.weight")) || fileExists(filepath.Join(dir, "blkio.bfq.weight")) ||
+		fileExists(filepath.Join(dir, "blkio.bfq.io_serviced"))
 }
 
 // v2Controller reports whether the cgroup v2 root enables controller name.
