@@ -72,6 +72,9 @@ func (r *Runtime) checkKnobs(spec runtime.ContainerSpec) error {
 		return notImplemented("isolation %q: Linux containers only have the default isolation: remove isolation", spec.Isolation)
 	case len(spec.Annotations) > 0 && !r.apiAtLeast("1.43"):
 		return notImplemented("annotations need Docker Engine API 1.43 (Docker 24) or newer; this engine speaks %s: remove annotations or upgrade Docker", r.cli.ClientVersion())
+	case spec.Cgroup != "" && !r.apiAtLeast("1.41"):
+		// Older engines ignore CgroupnsMode.
+		return notImplemented("cgroup: %s needs Docker Engine API 1.41 (Docker 20.10) or newer; this engine speaks %s: remove cgroup or upgrade Docker", spec.Cgroup, r.cli.ClientVersion())
 	case len(spec.StorageOpt) > 0:
 		return r.checkStorageOpt()
 	}

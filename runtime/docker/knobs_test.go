@@ -84,6 +84,7 @@ func TestCheckContainerSpecRefusesWhatTheEngineCannotTake(t *testing.T) {
 		{"cpu_percent", "1.43", runtime.ContainerSpec{Resources: runtime.Resources{CPUPercent: 50}}, "cpu_percent is a Windows-only option"},
 		{"isolation", "1.43", runtime.ContainerSpec{Isolation: "hyperv"}, `isolation "hyperv"`},
 		{"annotations before API 1.43", "1.41", runtime.ContainerSpec{Annotations: map[string]string{"a": "b"}}, "annotations need Docker Engine API 1.43"},
+		{"cgroup before API 1.41", "1.40", runtime.ContainerSpec{Cgroup: "private"}, "cgroup: private needs Docker Engine API 1.41"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.spec.Name = "p-web-1"
