@@ -136,12 +136,29 @@ services:
 			if d, j := ns("donor"), ns("joiner"); d == "" || d != j {
 				t.Errorf("IPC namespaces: donor %q, joiner %q; want one", d, j)
 			}
-			e2e.Eventually(t, 20*time.Second, 200*time.Millisecond, func() error {
-				if r := p.CompQuiet("exec", "-T", "joiner", "cat", "/dev/shm/marker"); r.Stdout != "shared\n" {
-					return fmt.Errorf("the joiner does not see the donor's /dev/shm: %s", r)
-				}
-				return nil
-			})
+			sharesShm := func() {
+				t.Helper()
+				e2e.Eventually(t, 20*time.Second, 200*time.Millisecond, func() error {
+					if r := p.CompQuiet("exec", "-T", "joiner", "cat", "/dev/shm/marker"); r.Stdout != "shared\n" {
+						return fmt.Errorf("the joiner does not see the donor's /dev/shm: %s", r)
+					}
+					return nil
+				})
+			}
+			sharesShm()
+
+			// A recreated donor takes its joiner along, which then shares the new namespace.
+			before := ids(t, p.PS(false), 2)
+			p.Write(strings.Replace(p.Compose(), "    ipc: shareable\n", "    ipc: shareable\n    environment: {V: \"2\"}\n", 1))
+			p.MustComp("up", "-d")
+			after := ids(t, p.PS(false), 2)
+			if j := p.ContainerName("joiner", 1); before[j] == after[j] {
+				t.Errorf("the joiner kept container %s when its IPC donor was recreated", before[j])
+			}
+			if d, j := ns("donor"), ns("joiner"); d == "" || d != j {
+				t.Errorf("after the donor's recreation, IPC namespaces: donor %q, joiner %q; want one", d, j)
+			}
+			sharesShm()
 			p.MustComp("down", "-t", "1")
 
 			// As on Docker, a container's own IPC namespace is private unless it says shareable.
