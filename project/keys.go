@@ -42,7 +42,7 @@ var Keys = map[string]Support{
 	"services.*.env_file[].format":                Implemented, // compose-go reads raw and dotenv files at load
 	"services.*.label_file":                       Implemented, // read into labels at load
 	"services.*.labels":                           Implemented,
-	"services.*.annotations":                      refused(pending("annotations", "remove annotations")),
+	"services.*.annotations":                      Implemented,
 	"services.*.tty":                              Implemented,
 	"services.*.stdin_open":                       Implemented,
 	"services.*.init":                             Implemented,
@@ -156,7 +156,7 @@ var Keys = map[string]Support{
 	"services.*.volume_driver":                   refused("volume_driver is not supported: set driver on each top-level volume instead"),
 	"services.*.tmpfs":                           Implemented,
 	"services.*.read_only":                       Implemented,
-	"services.*.storage_opt":                     refused(pending("storage_opt", "remove it")),
+	"services.*.storage_opt":                     refusedOn(RuntimeEmbedded, "a container's root on the embedded runtime is an overlay on the host's file system, with no size or driver options: remove storage_opt, or use --runtime docker"),
 	"services.*.secrets":                         Implemented,
 	"services.*.secrets[].source":                Implemented,
 	"services.*.secrets[].target":                Implemented,
@@ -177,26 +177,29 @@ var Keys = map[string]Support{
 	"services.*.log_driver":      refused("log_driver is the version 2 file format's key: write logging.driver instead"),
 	"services.*.log_opt":         refused("log_opt is the version 2 file format's key: write logging.options instead"),
 
-	// Security and namespaces.
+	// Security and namespaces. A value this host or engine cannot apply (a private IPC
+	// namespace to join, an oom_score_adj below comp's own, userns_mode other than host on
+	// embedded, an old engine without annotations) is refused by the runtime's spec check,
+	// before anything is made.
 	"services.*.privileged":       Implemented,
 	"services.*.cap_add":          Implemented,
 	"services.*.cap_drop":         Implemented,
-	"services.*.security_opt":     Implemented, // values a runtime lacks are refused when the container is made
-	"services.*.group_add":        refusedOn(RuntimeEmbedded, pending("group_add", "add the user to the group in the image")),
-	"services.*.ipc":              refusedOn(RuntimeEmbedded, pending("ipc", "remove ipc, or use --runtime docker")),
-	"services.*.pid":              refusedOn(RuntimeEmbedded, pending("pid", "remove pid, or use --runtime docker")),
-	"services.*.uts":              refused(pending("uts", "remove uts")),
-	"services.*.userns_mode":      refused(pending("userns_mode", "remove it")),
-	"services.*.cgroup":           refused(pending("cgroup", "remove it")),
-	"services.*.cgroup_parent":    refused(pending("cgroup_parent", "remove it")),
-	"services.*.runtime":          refused(pending("runtime", "remove it")).unless(oneOf("", "runc")),
+	"services.*.security_opt":     Implemented, // values a runtime lacks are refused by its spec check
+	"services.*.group_add":        Implemented,
+	"services.*.ipc":              Implemented,
+	"services.*.pid":              Implemented,
+	"services.*.uts":              Implemented,
+	"services.*.userns_mode":      Implemented,
+	"services.*.cgroup":           Implemented,
+	"services.*.cgroup_parent":    Implemented,
+	"services.*.runtime":          refusedOn(RuntimeEmbedded, "the embedded runtime runs containers with its built-in runc (libcontainer) only: remove runtime, or use --runtime docker").unless(oneOf("", "runc")),
 	"services.*.sysctls":          Implemented,
-	"services.*.ulimits":          refusedOn(RuntimeEmbedded, pending("ulimits", "raise the limit in the entrypoint with ulimit, or use --runtime docker")),
+	"services.*.ulimits":          Implemented,
 	"services.*.ulimits.*.single": Implemented,
 	"services.*.ulimits.*.soft":   Implemented,
 	"services.*.ulimits.*.hard":   Implemented,
-	"services.*.umask":            refused(pending("umask", "set it in the entrypoint with umask")),
-	"services.*.oom_score_adj":    refused(pending("oom_score_adj", "remove it")),
+	"services.*.umask":            refusedOn(RuntimeDocker, "Docker Engine has no umask setting for a container: remove umask and set it in the container's command (sh -c 'umask 077; exec …'), or use --runtime embedded"),
+	"services.*.oom_score_adj":    Implemented,
 	"services.*.oom_kill_disable": Implemented,
 
 	// Devices.
@@ -204,7 +207,7 @@ var Keys = map[string]Support{
 	"services.*.devices[].source":      Implemented,
 	"services.*.devices[].target":      Implemented,
 	"services.*.devices[].permissions": Implemented,
-	"services.*.device_cgroup_rules":   refused(pending("device_cgroup_rules", "remove them")),
+	"services.*.device_cgroup_rules":   Implemented,
 	"services.*.gpus":                  Implemented,
 	"services.*.gpus[].capabilities":   Implemented,
 	"services.*.gpus[].driver":         Implemented,
@@ -212,23 +215,25 @@ var Keys = map[string]Support{
 	"services.*.gpus[].device_ids":     Implemented,
 	"services.*.gpus[].options":        Implemented,
 
-	// Resources.
+	// Resources. As above, what the host's cgroups cannot apply (blkio weights without BFQ,
+	// real-time CPU time without a budget, swappiness on cgroup v2) is refused by the
+	// runtime's spec check.
 	"services.*.mem_limit":                             Implemented,
 	"services.*.mem_reservation":                       Implemented,
 	"services.*.memswap_limit":                         Implemented,
-	"services.*.mem_swappiness":                        refused(pending("mem_swappiness", "remove it")),
+	"services.*.mem_swappiness":                        Implemented,
 	"services.*.shm_size":                              Implemented,
 	"services.*.cpus":                                  Implemented,
 	"services.*.cpuset":                                Implemented,
 	"services.*.cpu_shares":                            Implemented,
 	"services.*.cpu_count":                             refused("cpu_count is for Windows containers: use cpus"),
 	"services.*.cpu_percent":                           refused("cpu_percent is for Windows containers: use cpus"),
-	"services.*.cpu_period":                            refused(pending("cpu_period", "use cpus")),
-	"services.*.cpu_quota":                             refused(pending("cpu_quota", "use cpus")),
-	"services.*.cpu_rt_period":                         refused(pending("cpu_rt_period", "remove it")),
-	"services.*.cpu_rt_runtime":                        refused(pending("cpu_rt_runtime", "remove it")),
+	"services.*.cpu_period":                            Implemented,
+	"services.*.cpu_quota":                             Implemented,
+	"services.*.cpu_rt_period":                         Implemented,
+	"services.*.cpu_rt_runtime":                        Implemented,
 	"services.*.pids_limit":                            Implemented,
-	"services.*.blkio_config":                          refused(pending("blkio_config", "remove it")),
+	"services.*.blkio_config":                          Implemented,
 	"services.*.blkio_config.weight":                   Implemented,
 	"services.*.blkio_config.weight_device":            Implemented,
 	"services.*.blkio_config.weight_device[].path":     Implemented,

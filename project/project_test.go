@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/compose-spec/compose-go/v2/types"
+
 	"github.com/comp-dev/comp/runtime"
 )
 
@@ -236,5 +238,74 @@ networks:
 	}
 	if got := Parents(sidecar); !slices.Equal(got, []string{"web", "web", "web"}) {
 		t.Errorf("parents of sidecar = %q, want web for network_mode, ipc and volumes_from", got)
+	}
+}
+
+func TestContainerSpecCarriesKernelKnobs(t *testing.T) {
+	path := write(t, `
+services:
+  web:
+    image: busybox
+    uts: host
+    cgroup: private
+    cgroup_parent: /tenant
+    oom_score_adj: 500
+    group_add: [nobody, "1234"]
+    ulimits:
+      nofile: {soft: 1024, hard: 2048}
+      nproc: 64
+    cpu_period: 50000
+    cpu_quota: 25000
+    cpu_rt_period: 1000000
+    cpu_rt_runtime: 950000
+    mem_swappiness: 10
+    device_cgroup_rules: ["c 1:3 mr"]
+    userns_mode: host
+    storage_opt: {size: 1G}
+    runtime: runc
+    annotations: {a: b}
+    isolation: default
+    umask: "0077"
+    cpu_count: 2
+    cpu_percent: 50
+    blkio_config:
+      weight: 300
+      weight_device: [{path: /dev/vda, weight: 200}]
+      device_read_bps: [{path: /dev/vda, rate: 1mb}]
+      device_write_iops: [{path: /dev/vda, rate: 100}]
+`)
+	p, err := Load(context.Background(), Options{Files: []string{path}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	web, _ := p.GetService("web")
+	s, err := p.ContainerSpec(web, ContainerOptions{Number: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.UTS != "host" || s.Cgroup != "private" || s.CgroupParent != "/tenant" || s.OomScoreAdj == nil || *s.OomScoreAdj != 500 ||
+		!slices.Equal(s.GroupAdd, []string{"nobody", "1234"}) || !slices.Equal(s.DeviceCgroupRules, []string{"c 1:3 mr"}) ||
+		s.UsernsMode != "host" || s.StorageOpt["size"] != "1G" || s.OCIRuntime != "runc" || s.Annotations["a"] != "b" ||
+		s.Isolation != "default" || s.Umask == nil || *s.Umask != 0o077 {
+		t.Errorf("spec = %+v", s)
+	}
+	if want := []runtime.Ulimit{{Name: "nofile", Soft: 1024, Hard: 2048}, {Name: "nproc", Soft: 64, Hard: 64}}; !slices.Equal(s.Ulimits, want) {
+		t.Errorf("ulimits = %+v, want %+v", s.Ulimits, want)
+	}
+	r := s.Resources
+	if r.CPUPeriod != 50000 || r.CPUQuota != 25000 || r.CPURealtimePeriod != 1000000 || r.CPURealtimeRuntime != 950000 ||
+		r.MemorySwappiness == nil || *r.MemorySwappiness != 10 || r.CPUCount != 2 || r.CPUPercent != 50 {
+		t.Errorf("resources = %+v", r)
+	}
+	b := r.Blkio
+	if b.Weight != 300 || len(b.WeightDevice) != 1 || b.WeightDevice[0] != (runtime.WeightDevice{Path: "/dev/vda", Weight: 200}) ||
+		len(b.DeviceReadBps) != 1 || b.DeviceReadBps[0].Rate != 1<<20 || len(b.DeviceWriteIOps) != 1 || b.DeviceWriteIOps[0].Rate != 100 ||
+		b.DeviceReadIOps != nil || b.DeviceWriteBps != nil {
+		t.Errorf("blkio = %+v", b)
+	}
+
+	plain, _ := p.ContainerSpec(types.ServiceConfig{Name: "x", ContainerSpec: types.ContainerSpec{Image: "busybox"}}, ContainerOptions{Number: 1})
+	if plain.OomScoreAdj != nil || plain.Resources.MemorySwappiness != nil || !plain.Resources.Blkio.IsZero() {
+		t.Errorf("a service without knobs sets some: %+v", plain)
 	}
 }

@@ -121,6 +121,7 @@ func (p *Project) ContainerSpec(s types.ServiceConfig, o ContainerOptions) (runt
 		spec.Ulimits = append(spec.Ulimits, runtime.Ulimit{Name: name, Soft: soft, Hard: hard})
 	}
 	sort.Slice(spec.Ulimits, func(i, j int) bool { return spec.Ulimits[i].Name < spec.Ulimits[j].Name })
+	kernelKnobs(s, &spec)
 
 	if err := p.networking(s, &spec); err != nil {
 		return runtime.ContainerSpec{}, err
@@ -423,6 +424,55 @@ func resources(s types.ServiceConfig) runtime.Resources {
 		}
 	}
 	return r
+}
+
+// kernelKnobs fills spec's namespace, cgroup and process settings of issue 13 from s, as
+// Docker Compose passes them to the engine (a zero mem_swappiness or oom_score_adj is unset,
+// as there).
+func kernelKnobs(s types.ServiceConfig, spec *runtime.ContainerSpec) {
+	spec.UTS = s.Uts
+	spec.Cgroup = s.Cgroup
+	spec.CgroupParent = s.CgroupParent
+	if s.OomScoreAdj != 0 {
+		adj := int(s.OomScoreAdj)
+		spec.OomScoreAdj = &adj
+	}
+	spec.DeviceCgroupRules = s.DeviceCgroupRules
+	spec.UsernsMode = s.UserNSMode
+	spec.StorageOpt = s.StorageOpt
+	spec.OCIRuntime = s.Runtime
+	spec.Annotations = map[string]string(s.Annotations)
+	spec.Isolation = s.Isolation
+	spec.Umask = s.Umask
+
+	r := &spec.Resources
+	r.CPUPeriod = s.CPUPeriod
+	r.CPUQuota = s.CPUQuota
+	r.CPURealtimePeriod = s.CPURTPeriod
+	r.CPURealtimeRuntime = s.CPURTRuntime
+	if s.MemSwappiness != 0 {
+		v := int64(s.MemSwappiness)
+		r.MemorySwappiness = &v
+	}
+	r.CPUCount = s.CPUCount
+	r.CPUPercent = s.CPUPercent
+	if b := s.BlkioConfig; b != nil {
+		r.Blkio.Weight = b.Weight
+		for _, d := range b.WeightDevice {
+			r.Blkio.WeightDevice = append(r.Blkio.WeightDevice, runtime.WeightDevice{Path: d.Path, Weight: d.Weight})
+		}
+		throttle := func(in []types.ThrottleDevice) []runtime.ThrottleDevice {
+			var out []runtime.ThrottleDevice
+			for _, d := range in {
+				out = append(out, runtime.ThrottleDevice{Path: d.Path, Rate: uint64(d.Rate)})
+			}
+			return out
+		}
+		r.Blkio.DeviceReadBps = throttle(b.DeviceReadBps)
+		r.Blkio.DeviceReadIOps = throttle(b.DeviceReadIOps)
+		r.Blkio.DeviceWriteBps = throttle(b.DeviceWriteBps)
+		r.Blkio.DeviceWriteIOps = throttle(b.DeviceWriteIOps)
+	}
 }
 
 // NetworkSpec is the spec of the project's network key.

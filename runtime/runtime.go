@@ -348,6 +348,35 @@ type ContainerSpec struct {
 	// ones among them (a compose device named vendor/class=name is a request of DriverCDI).
 	Devices        []DeviceMapping
 	DeviceRequests []DeviceRequest
+
+	// Kernel knobs (issue 13): namespaces, cgroup placement and process settings that
+	// Resources does not hold. A backend that cannot honour a value refuses it in
+	// CheckContainerSpec.
+	//
+	// UTS is "" (the container's own) or "host".
+	UTS string
+	// Cgroup is the cgroup namespace: "" (the runtime's default), "host" or "private".
+	Cgroup string
+	// CgroupParent is the cgroup the container's is made in ("" for the runtime's own); a
+	// relative path is relative to the runtime's own cgroup, as on Docker.
+	CgroupParent string
+	// OomScoreAdj is the container's oom_score_adj (-1000…1000); nil leaves the runtime's.
+	OomScoreAdj *int
+	// DeviceCgroupRules are device cgroup rules added to the default ones: "c 1:3 mr",
+	// "b 8:* rwm", "a *:* r".
+	DeviceCgroupRules []string
+	// UsernsMode is Docker's user namespace mode ("" or "host").
+	UsernsMode string
+	// StorageOpt are the storage driver's per-container options (Docker's size=…).
+	StorageOpt map[string]string
+	// OCIRuntime names the OCI runtime that runs the container (Docker's runtime: "runc").
+	OCIRuntime string
+	// Annotations are the container's OCI annotations.
+	Annotations map[string]string
+	// Isolation is the Windows isolation technology; on Linux only "" and "default".
+	Isolation string
+	// Umask is the container process's umask; nil leaves the runtime's (022).
+	Umask *uint32
 }
 
 // ContainerFile is a secret or a config a container sees at Target. Either Source is set (a
@@ -530,6 +559,47 @@ type Resources struct {
 	PidsLimit         int64
 	ShmSize           int64
 	OomKillDisable    bool
+
+	// Kernel knobs (issue 13): CPU bandwidth and real-time scheduling in µs (zero: unset),
+	// swappiness, block I/O, and Docker's Windows-only CPU limits.
+	CPUPeriod          int64
+	CPUQuota           int64
+	CPURealtimePeriod  int64
+	CPURealtimeRuntime int64
+	// MemorySwappiness is 0…100; nil leaves the kernel's.
+	MemorySwappiness *int64
+	Blkio            Blkio
+	// CPUCount and CPUPercent are Docker's Windows-only CPU limits.
+	CPUCount   int64
+	CPUPercent float32
+}
+
+// Blkio are block I/O weights and throttles (compose blkio_config). Devices are host paths.
+type Blkio struct {
+	Weight          uint16 // 10…1000; zero: unset
+	WeightDevice    []WeightDevice
+	DeviceReadBps   []ThrottleDevice
+	DeviceReadIOps  []ThrottleDevice
+	DeviceWriteBps  []ThrottleDevice
+	DeviceWriteIOps []ThrottleDevice
+}
+
+// IsZero reports whether b sets nothing.
+func (b Blkio) IsZero() bool {
+	return b.Weight == 0 && len(b.WeightDevice) == 0 && len(b.DeviceReadBps) == 0 &&
+		len(b.DeviceReadIOps) == 0 && len(b.DeviceWriteBps) == 0 && len(b.DeviceWriteIOps) == 0
+}
+
+// WeightDevice is the block I/O weight of one device.
+type WeightDevice struct {
+	Path   string
+	Weight uint16
+}
+
+// ThrottleDevice is a rate limit on one device: bytes or operations per second.
+type ThrottleDevice struct {
+	Path string
+	Rate uint64
 }
 
 // LogConfig selects a log driver and its options (max-size, max-file…).

@@ -28,6 +28,9 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec runtime.ContainerSpe
 	if name == "" {
 		name = spec.Image
 	}
+	if err := r.checkKnobs(spec); err != nil {
+		return "", fmt.Errorf("create container %s: %w", name, err)
+	}
 	cfg, host, err := r.containerConfig(spec)
 	if err != nil {
 		return "", runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("create container %s: %w", name, err))
@@ -58,6 +61,16 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec runtime.ContainerSpe
 	resp, err := r.cli.ContainerCreate(ctx, cfg, host, netCfg, nil, spec.Name)
 	if err != nil {
 		return "", fmt.Errorf("create container %s: %w", name, classify(err))
+	}
+	if err := discardedSettings(resp.Warnings); err != nil {
+		// The engine made the container without a setting it was given: undo it.
+		err = fmt.Errorf("create container %s: %w", name, err)
+		cleanup, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if rmErr := r.cli.ContainerRemove(cleanup, resp.ID, container.RemoveOptions{Force: true, RemoveVolumes: true}); rmErr != nil {
+			return "", errors.Join(err, fmt.Errorf("remove container %s: %w", name, classify(rmErr)))
+		}
+		return "", err
 	}
 
 	// Do not leave a half-made container behind; use a fresh context so that a cancelled ctx
@@ -194,6 +207,7 @@ func (r *Runtime) containerConfig(spec runtime.ContainerSpec) (*container.Config
 	for _, u := range spec.Ulimits {
 		host.Ulimits = append(host.Ulimits, &units.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
 	}
+	r.setKnobs(host, spec)
 	for _, v := range spec.VolumesFrom {
 		host.VolumesFrom = append(host.VolumesFrom, v.String())
 	}

@@ -125,9 +125,10 @@ func (r *Runtime) LockProject(ctx context.Context, project string) (func(), erro
 }
 
 // CheckContainerSpec refuses before anything is made what the engine would refuse only after
-// the container was created: secrets and configs written into a read-only container
-// (checkFiles), CDI devices on an engine that cannot inject them (checkDevices). The engine
-// supports the rest of what project translates, and refuses what it does not itself, with a
+// the container was created, or would drop: secrets and configs written into a read-only
+// container (checkFiles), a start_interval an old engine ignores (checkHealthcheck), CDI
+// devices on an engine that cannot inject them (checkDevices), the kernel knobs the engine has
+// no field for or would drop on Linux (checkKnobs). The engine refuses the rest itself with a
 // message naming the option.
 func (r *Runtime) CheckContainerSpec(spec runtime.ContainerSpec) error {
 	if err := checkFiles(spec); err != nil {
@@ -136,8 +137,17 @@ func (r *Runtime) CheckContainerSpec(spec runtime.ContainerSpec) error {
 	if err := r.checkHealthcheck(spec); err != nil {
 		return err
 	}
-	return r.checkDevices(spec)
+	if err := r.checkDevices(spec); err != nil {
+		return err
+	}
+	if err := r.checkKnobs(spec); err != nil {
+		return fmt.Errorf("container %s: %w", spec.Name, err)
+	}
+	return nil
 }
+
+// CheckNetworkSpec accepts every spec, as CheckContainerSpec does.
+func (r *Runtime) CheckNetworkSpec(spec runtime.NetworkSpec) error { return nil }
 
 // checkHealthcheck refuses healthcheck.start_interval on an engine older than API 1.44, which
 // would drop it without a word, as Docker Compose refuses it.
@@ -149,6 +159,3 @@ func (r *Runtime) checkHealthcheck(spec runtime.ContainerSpec) error {
 	}
 	return nil
 }
-
-// CheckNetworkSpec accepts every spec, as CheckContainerSpec does.
-func (r *Runtime) CheckNetworkSpec(spec runtime.NetworkSpec) error { return nil }

@@ -54,6 +54,33 @@ type Config struct {
 	Devices        []runtime.DeviceMapping
 	DeviceRequests []runtime.DeviceRequest
 	CDISpecDirs    []string
+
+	// Kernel knobs (issue 13); CheckHost says which this host can apply.
+	//
+	// IPC is "" for an IPC namespace of the container's own with a /dev/shm tmpfs, "none" for
+	// one with no /dev/shm, "host" for the host's, or the path of one to join
+	// (/proc/PID/ns/ipc). ShmSource, when set, is bind-mounted at /dev/shm instead of a tmpfs
+	// (the host's /dev/shm, or a joined container's /proc/PID/root/dev/shm).
+	IPC, ShmSource string
+	// PID is "" for a PID namespace of the container's own, "host", or the path of one to join.
+	PID string
+	// UTSHost shares the host's UTS namespace; Hostname and Domainname must then be "".
+	UTSHost bool
+	// CgroupNS is "" (Docker's default: private on cgroup v2, the host's on v1), "host" or
+	// "private".
+	CgroupNS string
+	// CgroupParent is the cgroup the container's is made in (default /comp); a relative path
+	// is relative to this process's cgroup.
+	CgroupParent string
+	// Ulimits are the resource limits of the container's processes (Docker's names).
+	Ulimits []runtime.Ulimit
+	// OomScoreAdj and Umask are the container processes'; nil leaves this process's.
+	OomScoreAdj *int
+	Umask       *uint32
+	// Annotations are the OCI annotations, kept in libcontainer's state.
+	Annotations map[string]string
+	// DeviceCgroupRules are allowed on top of the default device rules ("c 1:3 mr").
+	DeviceCgroupRules []string
 }
 
 // Mount is a bind mount into the container.
@@ -71,6 +98,9 @@ type Process struct {
 	// User is "uid[:gid]", "name[:group]" (resolved in the rootfs's /etc/passwd and
 	// /etc/group) or "" for root.
 	User string
+	// GroupAdd are supplementary groups on top of the user's (group_add): names are looked up
+	// in the rootfs's /etc/group, numbers taken as they are.
+	GroupAdd []string
 	// Tty gives the process a terminal; its output (both streams) goes to Stdout.
 	Tty bool
 	// The streams: nil is /dev/null. An *os.File is passed to the process as it is; any
@@ -94,7 +124,8 @@ func ExecProcess(spec runtime.ContainerSpec, img v1.Config, e runtime.ExecSpec) 
 	if err != nil {
 		return Process{}, err
 	}
-	p := Process{Args: e.Cmd, Env: setEnv(proc.Env, e.Env), Cwd: proc.Cwd, User: proc.User,
+	// As on Docker, an exec'd process has the container's group_add groups too.
+	p := Process{Args: e.Cmd, Env: setEnv(proc.Env, e.Env), Cwd: proc.Cwd, User: proc.User, GroupAdd: proc.GroupAdd,
 		Tty: e.Tty, Stdin: e.Stdin, Stdout: e.Stdout, Stderr: e.Stderr, Detach: e.Detach, Privileged: e.Privileged}
 	if e.WorkingDir != "" {
 		p.Cwd = e.WorkingDir
@@ -166,7 +197,7 @@ func ResolveProcess(spec runtime.ContainerSpec, img v1.Config) (Process, error) 
 	if spec.User != "" {
 		user = spec.User
 	}
-	return Process{Args: args, Env: env, Cwd: path.Clean(cwd), User: user, Tty: spec.Tty}, nil
+	return Process{Args: args, Env: env, Cwd: path.Clean(cwd), User: user, GroupAdd: spec.GroupAdd, Tty: spec.Tty}, nil
 }
 
 // mergeEnv returns base with each KEY=VALUE of over replacing the same KEY or appended; a

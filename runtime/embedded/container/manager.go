@@ -20,7 +20,6 @@ import (
 	_ "github.com/opencontainers/cgroups/devices"
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
-	"github.com/opencontainers/runc/libcontainer/specconv"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -65,10 +64,10 @@ func (m *Manager) Start(cfg Config) (*Container, error) {
 		return nil, runtime.Classify(runtime.ErrInvalidArgument,
 			fmt.Errorf("working directory %q is not absolute", cfg.Process.Cwd))
 	}
-	if cfg.Hostname == "" && cfg.Network != "host" {
+	if cfg.Hostname == "" && cfg.Network != "host" && !cfg.UTSHost {
 		cfg.Hostname = cfg.ID[:min(12, len(cfg.ID))] // Docker's default: the short ID
 	}
-	u, err := resolveUser(cfg.Rootfs, cfg.Process.User)
+	u, err := resolveUser(cfg.Rootfs, cfg.Process.User, cfg.Process.GroupAdd...)
 	if err != nil {
 		return nil, runtime.Classify(runtime.ErrInvalidArgument, err)
 	}
@@ -94,7 +93,7 @@ func (m *Manager) Start(cfg Config) (*Container, error) {
 	if err != nil {
 		return nil, err
 	}
-	lcfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{CgroupName: cfg.ID, Spec: spec})
+	lcfg, err := libcontainerConfig(&cfg, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -233,7 +232,7 @@ func (m *Manager) Exec(ctx context.Context, id string, p Process) (int, error) {
 		return -1, runtime.Classify(runtime.ErrConflict, fmt.Errorf("exec in %s: container is %s", id, status))
 	}
 	config := lc.Config()
-	u, err := resolveUser(config.Rootfs, p.User)
+	u, err := resolveUser(config.Rootfs, p.User, p.GroupAdd...)
 	if err != nil {
 		return -1, runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("exec in %s: %w", id, err))
 	}

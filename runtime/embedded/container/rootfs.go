@@ -60,11 +60,19 @@ func MountRootfs(layers []string, dir string) (string, error) {
 	return merged, nil
 }
 
-// UnmountRootfs unmounts dir/merged, mounted by MountRootfs; the folders (and the container's
-// changes in dir/upper) stay for the caller to remove. Unmounting what is not mounted does
-// nothing. A mount still busy is detached lazily.
+// UnmountRootfs unmounts dir/merged, mounted by MountRootfs, and dir/shm, mounted by
+// MountShm; the folders (and the container's changes in dir/upper) stay for the caller to
+// remove. Unmounting what is not mounted does nothing. A mount still busy is detached lazily.
 func UnmountRootfs(dir string) error {
-	merged := filepath.Join(dir, "merged")
+	if err := unmountAll(filepath.Join(dir, ShmDir)); err != nil {
+		return err
+	}
+	return unmountAll(filepath.Join(dir, "merged"))
+}
+
+// unmountAll unmounts every mount on merged (detaching a busy one), for UnmountRootfs.
+func unmountAll(merged string) error {
+	dir := filepath.Dir(merged)
 	for {
 		err := unix.Unmount(merged, 0)
 		switch {

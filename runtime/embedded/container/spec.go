@@ -101,8 +101,19 @@ func buildSpec(cfg *Config, user specs.User, args []string, initBinary string) (
 		return nil, runtime.Classify(runtime.ErrInvalidArgument, err)
 	}
 	hostname := cfg.Hostname
-	if hostname == "" && cfg.Network == "host" {
+	if hostname == "" && cfg.Network == "host" && !cfg.UTSHost {
 		hostname, _ = os.Hostname()
+	}
+	if cfg.UTSHost && (hostname != "" || cfg.Domainname != "") {
+		return nil, runtime.Classify(runtime.ErrInvalidArgument, errNoHostname)
+	}
+	res, err := resources(cfg.Resources)
+	if err != nil {
+		return nil, runtime.Classify(runtime.ErrInvalidArgument, err)
+	}
+	cgroupsPath := path.Join(cgroupParent, cfg.ID)
+	if cfg.CgroupParent != "" {
+		cgroupsPath = path.Join(cfg.CgroupParent, cfg.ID)
 	}
 	spec := &specs.Spec{
 		Version:    specs.Version,
@@ -119,15 +130,18 @@ func buildSpec(cfg *Config, user specs.User, args []string, initBinary string) (
 				Bounding: capList, Permitted: capList, Effective: capList,
 			},
 			NoNewPrivileges: sec.noNewPrivileges,
+			OOMScoreAdj:     cfg.OomScoreAdj,
 		},
-		Mounts: mounts(cfg, initBinary),
+		Annotations: cfg.Annotations,
+		Mounts:      mounts(cfg, initBinary),
 		Linux: &specs.Linux{
-			CgroupsPath: path.Join(cgroupParent, cfg.ID),
+			CgroupsPath: cgroupsPath,
 			Namespaces:  namespaces(cfg),
-			Resources:   resources(cfg.Resources),
+			Resources:   res,
 			Sysctl:      cfg.Sysctls,
 		},
 	}
+	spec.Process.User.Umask = cfg.Umask
 	if cfg.Privileged {
 		devs, err := hostDevices()
 		if err != nil {
@@ -139,6 +153,13 @@ func buildSpec(cfg *Config, user specs.User, args []string, initBinary string) (
 		spec.Linux.MaskedPaths = maskedPaths
 		spec.Linux.ReadonlyPaths = readonlyPaths
 		spec.Linux.Resources.Devices = defaultDeviceRules()
+		for _, r := range cfg.DeviceCgroupRules {
+			rule, err := deviceRule(r)
+			if err != nil {
+				return nil, runtime.Classify(runtime.ErrInvalidArgument, err)
+			}
+			spec.Linux.Resources.Devices = append(spec.Linux.Resources.Devices, rule)
+		}
 		if sec.seccomp != "unconfined" && SeccompSupported() {
 			if spec.Linux.Seccomp, err = seccompProfile(sec.seccomp, spec); err != nil {
 				return nil, err
@@ -156,11 +177,22 @@ func buildSpec(cfg *Config, user specs.User, args []string, initBinary string) (
 }
 
 func namespaces(cfg *Config) []specs.LinuxNamespace {
-	ns := []specs.LinuxNamespace{
-		{Type: specs.MountNamespace},
-		{Type: specs.UTSNamespace},
-		{Type: specs.PIDNamespace},
-		{Type: specs.IPCNamespace},
+	ns := []specs.LinuxNamespace{{Type: specs.MountNamespace}}
+	if !cfg.UTSHost {
+		ns = append(ns, specs.LinuxNamespace{Type: specs.UTSNamespace})
+	}
+	// "" and "none" are namespaces of the container's own, "host" none at all, else a path.
+	for _, n := range []struct {
+		mode string
+		typ  specs.LinuxNamespaceType
+	}{{cfg.PID, specs.PIDNamespace}, {cfg.IPC, specs.IPCNamespace}} {
+		switch n.mode {
+		case "", "none":
+			ns = append(ns, specs.LinuxNamespace{Type: n.typ})
+		case "host":
+		default:
+			ns = append(ns, specs.LinuxNamespace{Type: n.typ, Path: n.mode})
+		}
 	}
 	switch cfg.Network {
 	case "host":
@@ -170,7 +202,7 @@ func namespaces(cfg *Config) []specs.LinuxNamespace {
 		ns = append(ns, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: cfg.Network})
 	}
 	// Docker's default: a private cgroup namespace on cgroup v2, the host's on v1.
-	if cgroups.IsCgroup2UnifiedMode() {
+	if cfg.CgroupNS == "private" || cfg.CgroupNS == "" && cgroups.IsCgroup2UnifiedMode() {
 		ns = append(ns, specs.LinuxNamespace{Type: specs.CgroupNamespace})
 	}
 	return ns
@@ -197,7 +229,13 @@ func mounts(cfg *Config, initBinary string) []specs.Mount {
 		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: sysOpts},
 		{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: cgroupOpts},
 		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
-		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=" + strconv.FormatInt(shm, 10)}},
+	}
+	switch {
+	case cfg.ShmSource != "":
+		// The host's or a joined container's: what its IPC namespace's processes share.
+		defaults = append(defaults, specs.Mount{Destination: "/dev/shm", Type: "bind", Source: cfg.ShmSource, Options: []string{"rbind", "rprivate"}})
+	case cfg.IPC != "none":
+		defaults = append(defaults, specs.Mount{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=" + strconv.FormatInt(shm, 10)}})
 	}
 
 	var user []specs.Mount
@@ -247,9 +285,9 @@ func depth(p string) int {
 	return strings.Count(p, "/")
 }
 
-func resources(r runtime.Resources) *specs.LinuxResources {
+func resources(r runtime.Resources) (*specs.LinuxResources, error) {
 	out := &specs.LinuxResources{}
-	if r.Memory > 0 || r.MemoryReservation > 0 || r.MemorySwap != 0 || r.OomKillDisable {
+	if r.Memory > 0 || r.MemoryReservation > 0 || r.MemorySwap != 0 || r.OomKillDisable || r.MemorySwappiness != nil {
 		m := &specs.LinuxMemory{}
 		if r.Memory > 0 {
 			m.Limit = ptr(r.Memory)
@@ -268,14 +306,30 @@ func resources(r runtime.Resources) *specs.LinuxResources {
 		if r.OomKillDisable {
 			m.DisableOOMKiller = ptr(true)
 		}
+		if r.MemorySwappiness != nil {
+			m.Swappiness = ptr(uint64(*r.MemorySwappiness))
+		}
 		out.Memory = m
 	}
-	if r.NanoCPUs > 0 || r.CPUShares > 0 || r.CPUSet != "" {
+	if r.NanoCPUs > 0 || r.CPUShares > 0 || r.CPUSet != "" || r.CPUQuota != 0 || r.CPUPeriod != 0 ||
+		r.CPURealtimePeriod != 0 || r.CPURealtimeRuntime != 0 {
 		c := &specs.LinuxCPU{Cpus: r.CPUSet}
 		if r.NanoCPUs > 0 {
 			const period = 100000 // µs, Docker's
 			c.Period = ptr(uint64(period))
 			c.Quota = ptr(r.NanoCPUs * period / 1e9)
+		}
+		if r.CPUPeriod != 0 {
+			c.Period = ptr(uint64(r.CPUPeriod))
+		}
+		if r.CPUQuota != 0 {
+			c.Quota = ptr(r.CPUQuota)
+		}
+		if r.CPURealtimePeriod != 0 {
+			c.RealtimePeriod = ptr(uint64(r.CPURealtimePeriod))
+		}
+		if r.CPURealtimeRuntime != 0 {
+			c.RealtimeRuntime = ptr(r.CPURealtimeRuntime)
 		}
 		if r.CPUShares > 0 {
 			c.Shares = ptr(uint64(r.CPUShares))
@@ -285,7 +339,12 @@ func resources(r runtime.Resources) *specs.LinuxResources {
 	if r.PidsLimit > 0 {
 		out.Pids = &specs.LinuxPids{Limit: ptr(r.PidsLimit)}
 	}
-	return out
+	bio, err := blockIO(r.Blkio)
+	if err != nil {
+		return nil, err
+	}
+	out.BlockIO = bio
+	return out, nil
 }
 
 // defaultDeviceRules is Docker's device cgroup: deny all, then the default devices (specconv

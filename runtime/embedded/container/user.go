@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"slices"
 	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
@@ -20,8 +21,10 @@ type execUser struct {
 
 // resolveUser resolves spec ("", "uid[:gid]", "name[:group]") against the rootfs's
 // /etc/passwd and /etc/group, with Docker's rules: a numeric uid missing from /etc/passwd is
-// allowed (gid 0), a missing name is an error.
-func resolveUser(rootfs, spec string) (execUser, error) {
+// allowed (gid 0), a missing name is an error. groupAdd are supplementary groups added to the
+// user's (group_add), resolved in /etc/group as Docker does (moby/sys/user): a name must be
+// there, a number need not.
+func resolveUser(rootfs, spec string, groupAdd ...string) (execUser, error) {
 	passwd, err := openInRootfs(rootfs, "/etc/passwd")
 	if err != nil {
 		return execUser{}, err
@@ -49,7 +52,24 @@ func resolveUser(rootfs, spec string) (execUser, error) {
 	if err != nil {
 		return execUser{}, fmt.Errorf("user %q: %w", spec, err)
 	}
-	return execUser{UID: u.Uid, GID: u.Gid, Groups: u.Sgids}, nil
+	eu := execUser{UID: u.Uid, GID: u.Gid, Groups: u.Sgids}
+	if len(groupAdd) > 0 {
+		if group != nil {
+			if _, err := group.Seek(0, io.SeekStart); err != nil {
+				return execUser{}, err
+			}
+		}
+		added, err := user.GetAdditionalGroups(groupAdd, g)
+		if err != nil {
+			return execUser{}, fmt.Errorf("group_add: %w", err)
+		}
+		for _, gid := range added {
+			if !slices.Contains(eu.Groups, gid) {
+				eu.Groups = append(eu.Groups, gid)
+			}
+		}
+	}
+	return eu, nil
 }
 
 // ResolveUser resolves spec ("", "uid[:gid]", "name[:group]") against rootfs's /etc/passwd

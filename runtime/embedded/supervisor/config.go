@@ -61,7 +61,10 @@ func (s *Supervisor) config(rec *state.Record, rootfs string, net *netsetup, nam
 	default:
 		return cfg, runtime.Classify(runtime.ErrNotImplemented, fmt.Errorf("network_mode %q is not supported by the embedded runtime yet", mode))
 	}
-	if cfg.Hostname == "" && cfg.Network != "host" {
+	if err := s.knobs(rec, &cfg); err != nil {
+		return cfg, err
+	}
+	if cfg.Hostname == "" && cfg.Network != "host" && !cfg.UTSHost {
 		cfg.Hostname = rec.ID[:12]
 	}
 	for _, m := range spec.Mounts {

@@ -165,7 +165,7 @@ func CheckSupported(spec runtime.ContainerSpec) error {
 	if err := container.CheckDevices(spec.Devices, spec.DeviceRequests, container.CDISpecDirs()); err != nil {
 		return err
 	}
-	return nil
+	return checkKnobs(spec)
 }
 
 // volumesFrom returns the volume and bind mounts of the containers refs name, as Docker's
