@@ -167,6 +167,10 @@ services:
 			if r.ExitCode == 0 || !strings.Contains(r.Stderr, "shareable") {
 				t.Errorf("up joining a private IPC namespace: exit %d, want an error saying the donor must be shareable:\n%s", r.ExitCode, r)
 			}
+			// It is refused before the donor is made, not when the joiner starts.
+			if cs := p.PS(true); len(cs) != 0 {
+				t.Errorf("the refused up made containers: %+v", cs)
+			}
 		},
 	},
 	{

@@ -44,10 +44,10 @@ func CheckSupported(plan *planner.Plan, rt runtime.SpecChecker) error {
 // or pid, a container that neither exists nor is created by plan: the engine would refuse it
 // only at that container's creation, after the others were made.
 func CheckReferences(ctx context.Context, plan *planner.Plan, rt Engine) error {
-	made := map[string]bool{}
+	made := map[string]*planner.Step{}
 	for _, st := range plan.Steps {
 		if st.Spec != nil && st.Action == planner.CreateContainer {
-			made[st.Spec.Name] = true
+			made[st.Spec.Name] = st
 		}
 	}
 	for _, st := range plan.Steps {
@@ -55,7 +55,10 @@ func CheckReferences(ctx context.Context, plan *planner.Plan, rt Engine) error {
 			continue
 		}
 		for _, ref := range st.Spec.References() {
-			if made[ref.Container] {
+			if donor := made[ref.Container]; donor != nil {
+				if err := checkIPCDonor(st, ref, donor); err != nil {
+					return err
+				}
 				continue
 			}
 			if _, err := rt.InspectContainer(ctx, ref.Container); err != nil {
@@ -66,6 +69,22 @@ func CheckReferences(ctx context.Context, plan *planner.Plan, rt Engine) error {
 				return fmt.Errorf("service %q: %s container:%s: %w", st.Service, ref.Key, ref.Container, err)
 			}
 		}
+	}
+	return nil
+}
+
+// checkIPCDonor refuses an ipc reference to a container the plan makes with a private IPC
+// namespace (private, or no ipc key: Docker Engine's default since 20.10 and the embedded
+// runtime's), which cannot be joined: the engine would refuse it only when the joiner starts,
+// after the donor was made.
+func checkIPCDonor(st *planner.Step, ref runtime.Reference, donor *planner.Step) error {
+	if ref.Key != "ipc" {
+		return nil
+	}
+	switch donor.Spec.IPC.Mode {
+	case "", runtime.NamespacePrivate:
+		return fmt.Errorf("service %q: ipc: %s has a private IPC namespace, which no other container can join (services.%s.ipc): set services.%s.ipc: shareable",
+			st.Service, ref.Container, st.Service, donor.Service)
 	}
 	return nil
 }

@@ -75,6 +75,10 @@ func TestCheckReferencesNeedsTheContainersSpecsName(t *testing.T) {
 			`service "web": volumes_from container:nope: no such container (services.web.volumes_from)`},
 		{"a missing network_mode container", []*planner.Step{create("web", runtime.ContainerSpec{NetworkMode: runtime.JoinContainer("gone")})},
 			`service "web": network_mode container:gone: no such container (services.web.network_mode)`},
+		{"ipc of a shareable container the plan creates", []*planner.Step{create("db", runtime.ContainerSpec{IPC: runtime.Namespace{Mode: runtime.NamespaceShareable}}), create("web", runtime.ContainerSpec{IPC: runtime.JoinContainer("p-db-1")})}, ""},
+		{"ipc of a private container the plan creates", []*planner.Step{db, create("web", runtime.ContainerSpec{IPC: runtime.JoinContainer("p-db-1")})},
+			`service "web": ipc: p-db-1 has a private IPC namespace, which no other container can join (services.web.ipc): set services.db.ipc: shareable`},
+		{"pid of a container the plan creates, whatever its ipc", []*planner.Step{db, create("web", runtime.ContainerSpec{PID: runtime.JoinContainer("p-db-1")})}, ""},
 		{"run's one-off on a missing pid container", []*planner.Step{create("web", runtime.ContainerSpec{PID: runtime.JoinContainer("gone")})},
 			`service "web": pid container:gone: no such container (services.web.pid)`},
 	} {
