@@ -189,9 +189,9 @@ volumes:
   data: {}
 `,
 		run: func(t *testing.T, p *e2e.Project) {
-			knob, says := `storage_opt: {size: 1G}`, "storage_opt is not supported by the embedded runtime"
+			knob, says := `storage_opt: {size: 1G}`, "services.web.storage_opt is not supported by the embedded runtime"
 			if p.Runtime == "docker" {
-				knob, says = `umask: "0077"`, "umask: Docker Engine has no umask setting"
+				knob, says = `umask: "0077"`, "services.web.umask is not supported by the docker runtime: Docker Engine has no umask setting"
 			}
 			p.Write(strings.Replace(p.Compose(), "KNOB", knob, 1))
 			r := p.Comp("up", "-d")

@@ -178,7 +178,7 @@ secrets:
 				{"a missing file", "file: ./no-such-secret.txt",
 					[]string{"secrets.db_pw.file", filepath.Join(p.Dir, "no-such-secret.txt"), "does not exist"}},
 				{"an external secret", "external: true",
-					[]string{"services.web.secrets[0]", "secrets.db_pw.external", "file: or environment:"}},
+					[]string{"secrets.db_pw.external", "file: or environment:"}},
 				{"an unset variable", "environment: COMP_E2E_UNSET_SECRET",
 					[]string{"secrets.db_pw.environment", "COMP_E2E_UNSET_SECRET", "not set"}},
 			} {
