@@ -85,6 +85,7 @@ var refusedKeyCases = []keyCase{
 	{key: "services.*.build.sbom", service: "    build: {context: ., sbom: \"true\"}\n"},
 	{key: "services.*.build.isolation", service: "    build: {context: ., isolation: hyperv}\n"},
 	{key: "networks.*.ipam.config[].aux_addresses", service: "    networks: [@obj@]\n", top: map[string]string{"networks": "@obj@:\n  ipam: {config: [{subnet: 10.231.0.0/24, aux_addresses: {host1: 10.231.0.5}}]}\n"}},
+	{key: "networks.*.driver_opts", service: "    networks: [@obj@]\n", top: map[string]string{"networks": "@obj@: {driver_opts: {com.docker.network.bridge.name: br-custom}}\n"}},
 	{key: "networks.*.ipam.options", service: "    networks: [@obj@]\n", top: map[string]string{"networks": "@obj@:\n  ipam: {options: {a: b}}\n"}},
 	{key: "networks.*.enable_ipv4", service: "    networks: [@obj@]\n", top: map[string]string{"networks": "@obj@: {enable_ipv4: false, enable_ipv6: true}\n"}},
 	{key: "volumes.*.driver", service: "    volumes: [\"@obj@:/d\"]\n", top: map[string]string{"volumes": "@obj@: {driver: nfs-plugin}\n"}},

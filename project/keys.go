@@ -325,7 +325,7 @@ var Keys = map[string]Support{
 	// Top-level networks.
 	"networks.*.name":                        Implemented,
 	"networks.*.driver":                      Implemented, // drivers a runtime lacks are refused by its network check
-	"networks.*.driver_opts":                 Implemented, // likewise for options
+	"networks.*.driver_opts":                 refusedOn(RuntimeEmbedded, "the embedded runtime's bridges take the option com.docker.network.driver.mtu only: remove the others, or use --runtime docker").unless(keysIn("com.docker.network.driver.mtu")),
 	"networks.*.ipam":                        Implemented,
 	"networks.*.ipam.driver":                 Implemented,
 	"networks.*.ipam.config":                 Implemented,

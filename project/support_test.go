@@ -224,6 +224,9 @@ func TestCheckSupportRefusesNamingTheKey(t *testing.T) {
 		{"log options the embedded runtime honours", "services:\n  web:\n    image: busybox\n    logging: {options: {max-size: 1m, max-file: \"3\"}}\n", RuntimeEmbedded, nil},
 		{"a log option it does not", "services:\n  web:\n    image: busybox\n    logging: {options: {max-size: 1m, compress: \"true\"}}\n", RuntimeEmbedded,
 			[]string{"services.web.logging.options is not supported by the embedded runtime", "max-size and max-file only"}},
+		{"a network's MTU on embedded", "services:\n  web:\n    image: busybox\n    networks: [n]\nnetworks:\n  n: {driver_opts: {com.docker.network.driver.mtu: \"1400\"}}\n", RuntimeEmbedded, nil},
+		{"another bridge option on embedded", "services:\n  web:\n    image: busybox\n    networks: [n]\nnetworks:\n  n: {driver_opts: {com.docker.network.bridge.name: br0}}\n", RuntimeEmbedded,
+			[]string{"networks.n.driver_opts is not supported by the embedded runtime"}},
 		{"models", "services:\n  web:\n    image: busybox\nmodels:\n  m:\n    model: ai/smollm2\n", RuntimeDocker,
 			[]string{"models is not supported by comp"}},
 	}
