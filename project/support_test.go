@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
@@ -265,5 +266,25 @@ func TestCheckSupportRefusesAKeyTheTableLacks(t *testing.T) {
 	err := p.CheckSupport(RuntimeDocker)
 	if err == nil || !strings.Contains(err.Error(), "services.web.read_only is not known to comp's key table") {
 		t.Fatalf("a key the table lacks: %v", err)
+	}
+}
+
+// The examples in the README must come up on both runtimes: no key of theirs is refused.
+func TestExamplesUseOnlySupportedKeys(t *testing.T) {
+	files, err := filepath.Glob("../examples/*/compose.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no examples found: %v", err)
+	}
+	for _, f := range files {
+		p, err := Load(context.Background(), Options{Files: []string{f}})
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		for _, rt := range []string{RuntimeEmbedded, RuntimeDocker} {
+			if err := p.CheckSupport(rt); err != nil {
+				t.Errorf("%s on %s: %v", f, rt, err)
+			}
+		}
 	}
 }
