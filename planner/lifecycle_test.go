@@ -188,7 +188,10 @@ services:
 func TestBuildBuildsEveryServiceWithABuildSection(t *testing.T) {
 	p := load(t, "services:\n  app: {build: .}\n  db: {image: busybox}\n")
 	v := "1"
-	plan := Build(p, BuildOptions{NoCache: true, Args: map[string]*string{"V": &v}})
+	plan, err := Build(p, BuildOptions{NoCache: true, Args: map[string]*string{"V": &v}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	st := plan.Find(KindImage, "demo-app", BuildImage)
 	if len(plan.Steps) != 1 || st == nil || !st.Build.NoCache || *st.Build.Args["V"] != "1" {
 		t.Errorf("plan:\n%s", plan)

@@ -152,7 +152,10 @@ func planImages(p *project.Project, obs Observed, opts UpOptions, plan *Plan) er
 				return fmt.Errorf("service %q: image %s is not built and --no-build was given: build it with `comp build %s`", name, s.Image, name)
 			case opts.NoBuild || !build:
 			default:
-				spec := project.BuildSpec(s)
+				spec, err := p.BuildSpec(s)
+				if err != nil {
+					return err
+				}
 				reason := "not built yet"
 				if present {
 					reason = "--build"

@@ -52,7 +52,10 @@ func runBuild(ctx context.Context, g *globalOptions, o *buildOptions, services [
 		}
 		args[k] = &v
 	}
-	plan := planner.Build(p, planner.BuildOptions{NoCache: o.noCache, Pull: o.pull, Args: args})
+	plan, err := planner.Build(p, planner.BuildOptions{NoCache: o.noCache, Pull: o.pull, Args: args})
+	if err != nil {
+		return err
+	}
 	if plan.Empty() {
 		fmt.Fprintln(g.streams.Err, "No service to build: none has a build: section")
 		return nil
