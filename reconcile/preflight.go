@@ -22,11 +22,17 @@ func Preflight(ctx context.Context, plan *planner.Plan, rt Engine) error {
 	return CheckReferences(ctx, plan, rt)
 }
 
-// CheckSupported asks rt about every container and network plan would create, so that one it
-// cannot make stops `up` before anything is created rather than half-way.
+// CheckSupported asks rt about every image it would build (when it is a runtime.BuildChecker),
+// container and network plan would create, so that one it cannot make stops `up` before
+// anything is created rather than half-way.
 func CheckSupported(plan *planner.Plan, rt runtime.SpecChecker) error {
+	bc, _ := rt.(runtime.BuildChecker)
 	for _, st := range plan.Steps {
 		switch {
+		case bc != nil && st.Build != nil && st.Action == planner.BuildImage:
+			if err := bc.CheckBuildSpec(*st.Build); err != nil {
+				return fmt.Errorf("service %q: %w", st.Service, err)
+			}
 		case st.NetworkSpec != nil && st.Action == planner.CreateNetwork:
 			if err := rt.CheckNetworkSpec(*st.NetworkSpec); err != nil {
 				return err

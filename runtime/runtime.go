@@ -142,6 +142,13 @@ type SpecChecker interface {
 	CheckNetworkSpec(spec NetworkSpec) error
 }
 
+// BuildChecker is how a runtime says, before any image is built, that its builder cannot
+// honour part of a build (a build: key, a Dockerfile feature): an error classified
+// ErrNotImplemented that names it. A runtime without the method is asked nothing.
+type BuildChecker interface {
+	CheckBuildSpec(spec BuildSpec) error
+}
+
 // BuildSpec is a compose service's build: section, paths resolved.
 type BuildSpec struct {
 	// Context is the build context folder.

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/comp-dev/comp/planner"
+	"github.com/comp-dev/comp/reconcile"
 	"github.com/comp-dev/comp/project"
 )
 
@@ -69,5 +70,9 @@ func runBuild(ctx context.Context, g *globalOptions, o *buildOptions, services [
 		return err
 	}
 	defer rt.Close()
+	// A build the runtime's builder cannot do stops before any other is started.
+	if err := reconcile.CheckSupported(plan, rt); err != nil {
+		return err
+	}
 	return g.apply(ctx, rt, plan, "Building")
 }

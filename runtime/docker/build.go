@@ -19,7 +19,9 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/pkg/jsonmessage"
+	"github.com/docker/go-units"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 
 	"github.com/comp-dev/comp/runtime"
@@ -27,7 +29,8 @@ import (
 )
 
 // BuildImage builds spec with the engine's classic builder, tags the result with every one of
-// spec.Tags and returns the image ID. The context folder is sent without the files that
+// spec.Tags and returns the image ID. What the classic builder lacks (CheckBuildSpec) is
+// refused before the context is sent. The context folder is sent without the files that
 // <Dockerfile>.dockerignore, else the folder's .dockerignore, excludes (the Dockerfile and
 // .dockerignore are always sent). A Dockerfile that does not parse or a failing instruction
 // gives runtime.ErrInvalidArgument naming the Dockerfile's line; a URL context gives
@@ -48,9 +51,20 @@ func (r *Runtime) BuildImage(ctx context.Context, spec runtime.BuildSpec, progre
 var errBuildEnded = errors.New("build ended")
 
 func (r *Runtime) buildImage(ctx context.Context, spec runtime.BuildSpec, progress func(runtime.BuildProgress)) (string, error) {
+	if err := r.CheckBuildSpec(spec); err != nil {
+		return "", err
+	}
 	bc, err := newBuildContext(spec)
 	if err != nil {
 		return "", err
+	}
+	var ulimits []*units.Ulimit
+	for _, u := range spec.Ulimits {
+		ulimits = append(ulimits, &units.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
+	}
+	platform := ""
+	if len(spec.Platforms) == 1 {
+		platform = spec.Platforms[0]
 	}
 
 	pr, pw := io.Pipe()
@@ -71,6 +85,14 @@ func (r *Runtime) buildImage(ctx context.Context, spec runtime.BuildSpec, progre
 		PullParent:  spec.Pull,
 		Remove:      true,
 		ForceRemove: true,
+
+		ExtraHosts:  spec.ExtraHosts,
+		NetworkMode: spec.Network,
+		ShmSize:     spec.ShmSize,
+		Ulimits:     ulimits,
+		Platform:    platform,
+		CacheFrom:   spec.CacheFrom,
+		Isolation:   container.Isolation(spec.Isolation),
 	})
 	var id string
 	if err == nil {

@@ -17,3 +17,8 @@ func (r *Runtime) BuildImage(ctx context.Context, spec runtime.BuildSpec, progre
 		CacheDir: filepath.Join(r.layout.Root, "build-cache")}
 	return b.Build(ctx, spec, progress)
 }
+
+// CheckBuildSpec says whether the embedded builder can honour spec's build: keys (see
+// build.CheckSpec); what the Dockerfile asks for is checked as the build reads it, and an
+// error names its line.
+func (r *Runtime) CheckBuildSpec(spec runtime.BuildSpec) error { return build.CheckSpec(spec) }
