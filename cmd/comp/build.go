@@ -8,8 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/comp-dev/comp/planner"
-	"github.com/comp-dev/comp/reconcile"
 	"github.com/comp-dev/comp/project"
+	"github.com/comp-dev/comp/reconcile"
 )
 
 type buildOptions struct {
