@@ -137,6 +137,9 @@ func Prepare(ctx context.Context, rt Engine, p *project.Project, opts Options, d
 	if images.Empty() {
 		return first, nil
 	}
+	if err := CheckBuilds(images, rt); err != nil {
+		return nil, err
+	}
 	if _, err := Apply(ctx, images, rt, opts); err != nil {
 		return nil, err
 	}

@@ -53,6 +53,31 @@ func TestCheckSupportedAsksAboutWhatThePlanCreates(t *testing.T) {
 	}
 }
 
+// buildChecker builds nothing with build secrets.
+type buildChecker struct{ checker }
+
+func (buildChecker) CheckBuildSpec(spec runtime.BuildSpec) error {
+	if len(spec.Secrets) > 0 {
+		return runtime.ErrNotImplemented
+	}
+	return nil
+}
+
+func TestCheckSupportedAsksABuildCheckerAboutTheBuilds(t *testing.T) {
+	secret := &planner.Step{Action: planner.BuildImage, Service: "app", Build: &runtime.BuildSpec{Secrets: []runtime.BuildSecret{{ID: "x"}}}}
+	plain := &planner.Step{Action: planner.BuildImage, Service: "web", Build: &runtime.BuildSpec{}}
+	plan := &planner.Plan{Steps: []*planner.Step{plain, secret}}
+	if err := CheckSupported(plan, buildChecker{}); !errors.Is(err, runtime.ErrNotImplemented) || !strings.Contains(err.Error(), `service "app"`) {
+		t.Errorf("a build with secrets = %v, want ErrNotImplemented naming service app", err)
+	}
+	if err := CheckBuilds(plan, checker{}); err != nil {
+		t.Errorf("a runtime that is no BuildChecker is asked nothing, got %v", err)
+	}
+	if err := CheckBuilds(&planner.Plan{Steps: []*planner.Step{plain}}, buildChecker{}); err != nil {
+		t.Errorf("a build the runtime can do = %v", err)
+	}
+}
+
 func TestCheckReferencesNeedsTheContainersSpecsName(t *testing.T) {
 	rt := fakeruntime.New()
 	rt.AddImage("busybox", "sha256:b")

@@ -71,7 +71,7 @@ func runBuild(ctx context.Context, g *globalOptions, o *buildOptions, services [
 	}
 	defer rt.Close()
 	// A build the runtime's builder cannot do stops before any other is started.
-	if err := reconcile.CheckSupported(plan, rt); err != nil {
+	if err := reconcile.CheckBuilds(plan, rt); err != nil {
 		return err
 	}
 	return g.apply(ctx, rt, plan, "Building")

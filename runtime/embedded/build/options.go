@@ -13,6 +13,10 @@ import (
 	"github.com/comp-dev/comp/runtime/buildcontext"
 )
 
+// Features names what the builder does beyond the Engine's classic builder, for `comp
+// version`: RUN --mount, build secrets and the rest of issue 13.
+const Features = "build-mounts"
+
 // CheckSpec says whether the embedded builder can honour every key of spec's build: section
 // that is not the Dockerfile's (which Build checks as it reads it): an error classified
 // runtime.ErrNotImplemented names the first key it cannot, as build.KEY, and what to do.

@@ -1,0 +1,158 @@
+package e2e_test
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/comp-dev/comp/internal/e2e"
+)
+
+// buildMountScenarios cover the Dockerfile features beyond the Engine's classic builder (issue
+// 13): RUN --mount=type=cache and secret, build.secrets, COPY --exclude. A runtime whose
+// builder has them (`comp version` lists "build-mounts") must honour them; one whose builder
+// does not must refuse the build before anything is built or created, naming the feature,
+// where it is, and what to do.
+var buildMountScenarios = []scenario{
+	{
+		name: "build: RUN --mount=type=cache is reused across two builds",
+		compose: `
+services:
+  app:
+    build: ./app
+    command: ["cat", "/seen"]
+`,
+		run: func(t *testing.T, p *e2e.Project) {
+			// A cache ID of this project alone, so that no other test's builds share it.
+			writeFiles(t, filepath.Join(p.Dir, "app"), map[string]string{
+				"Dockerfile": "FROM " + os.Getenv(e2e.RegistryEnv) + "/busybox:latest\nARG N\n" +
+					"RUN --mount=type=cache,id=" + p.Name + ",target=/cache echo \"build $N\" >> /cache/log && cp /cache/log /seen\n",
+			})
+			t.Cleanup(func() { p.CompQuiet("image", "rm", "-f", p.Name+"-app") })
+			if !builderHas(t, p) {
+				r := p.Comp("build", "--build-arg", "N=1", "app")
+				expectBuildRefused(t, p, r, "Dockerfile:3", "RUN --mount=type=cache needs BuildKit")
+				return
+			}
+			p.MustComp("build", "--build-arg", "N=1", "app")
+			// A changed ARG runs the RUN again: it sees what the first build left in the cache.
+			p.MustComp("build", "--build-arg", "N=2", "app")
+			if r := p.MustComp("run", "--rm", "-T", "app"); r.Stdout != "build 1\nbuild 2\n" {
+				t.Errorf("the second build's RUN saw %q in the cache, want both builds' lines", r.Stdout)
+			}
+			if r := p.Comp("run", "--rm", "-T", "app", "ls", "/cache"); r.ExitCode == 0 {
+				t.Errorf("the image holds the cache mount's folder /cache: %q", r.Stdout)
+			}
+		},
+	},
+	{
+		name: "build: a build secret is readable in RUN and absent from the image",
+		compose: `
+services:
+  app:
+    build:
+      context: ./app
+      secrets: [token]
+    command: ["cat", "/verified"]
+secrets:
+  token:
+    file: ./token.txt
+`,
+		run: func(t *testing.T, p *e2e.Project) {
+			buf := make([]byte, 12)
+			rand.Read(buf)
+			value := "tok-" + hex.EncodeToString(buf)
+			writeFiles(t, p.Dir, map[string]string{"token.txt": value})
+			writeFiles(t, filepath.Join(p.Dir, "app"), map[string]string{
+				"Dockerfile": "FROM " + os.Getenv(e2e.RegistryEnv) + "/busybox:latest\n" +
+					"RUN --mount=type=secret,id=token test \"$(cat /run/secrets/token)\" = " + value + " && echo verified > /verified\n",
+			})
+			t.Cleanup(func() { p.CompQuiet("image", "rm", "-f", p.Name+"-app") })
+			if !builderHas(t, p) {
+				r := p.Comp("up", "-d")
+				expectBuildRefused(t, p, r, "build.secrets", "needs BuildKit")
+				return
+			}
+			p.MustComp("build", "app")
+			if r := p.MustComp("run", "--rm", "-T", "app"); r.Stdout != "verified\n" {
+				t.Errorf("the RUN did not read the secret: %q", r.Stdout)
+			}
+			if r := p.Comp("run", "--rm", "-T", "app", "cat", "/run/secrets/token"); r.ExitCode == 0 || strings.Contains(r.Stdout, value) {
+				t.Errorf("the image holds /run/secrets/token: exit %d, %q", r.ExitCode, r.Stdout)
+			}
+			if r := p.Comp("run", "--rm", "-T", "app", "ls", "/run/secrets"); r.ExitCode == 0 {
+				t.Errorf("the image holds the secret's mount folder /run/secrets: %q", r.Stdout)
+			}
+			// No layer file, and no blob of the image store, holds the value.
+			if p.Runtime == "embedded" {
+				_ = filepath.WalkDir(e2e.StateRoot, func(path string, d fs.DirEntry, err error) error {
+					if err != nil || !d.Type().IsRegular() {
+						return nil
+					}
+					if info, err := d.Info(); err != nil || info.Size() > 64<<20 {
+						return nil
+					}
+					if b, err := os.ReadFile(path); err == nil && strings.Contains(string(b), value) {
+						t.Errorf("%s holds the secret's value", path)
+					}
+					return nil
+				})
+			}
+		},
+	},
+	{
+		name: "build: COPY --exclude leaves the excluded files out",
+		compose: `
+services:
+  app:
+    build: ./app
+    command: ["ls", "-A", "/src"]
+`,
+		run: func(t *testing.T, p *e2e.Project) {
+			writeFiles(t, filepath.Join(p.Dir, "app"), map[string]string{
+				"Dockerfile": "FROM " + os.Getenv(e2e.RegistryEnv) + "/busybox:latest\n\nCOPY --exclude=*.log --exclude=Dockerfile . /src\n",
+				"keep.txt":   "kept",
+				"debug.log":  "dropped",
+			})
+			t.Cleanup(func() { p.CompQuiet("image", "rm", "-f", p.Name+"-app") })
+			if !builderHas(t, p) {
+				r := p.Comp("up", "-d")
+				expectBuildRefused(t, p, r, "Dockerfile:3", "COPY --exclude=*.log needs BuildKit")
+				return
+			}
+			p.MustComp("build", "app")
+			if r := p.MustComp("run", "--rm", "-T", "app"); r.Stdout != "keep.txt\n" {
+				t.Errorf("/src holds %q, want keep.txt alone", r.Stdout)
+			}
+		},
+	},
+}
+
+func init() { scenarios = append(scenarios, buildMountScenarios...) }
+
+// builderHas reports whether p's runtime builds with BuildKit's Dockerfile features, as
+// `comp version` says.
+func builderHas(t *testing.T, p *e2e.Project) bool {
+	t.Helper()
+	return strings.Contains(p.MustComp("version").Stdout, "build-mounts")
+}
+
+// expectBuildRefused checks that r, a build or up, failed naming where and what, said what to
+// do, and made no image and no container.
+func expectBuildRefused(t *testing.T, p *e2e.Project, r e2e.Result, where, what string) {
+	t.Helper()
+	if r.ExitCode == 0 || !strings.Contains(r.Stderr, where) || !strings.Contains(r.Stderr, what) ||
+		!strings.Contains(r.Stderr, "--runtime embedded") {
+		t.Errorf("exit %d, want a refusal naming %q and %q and what to do:\n%s", r.ExitCode, where, what, r.Stderr)
+	}
+	if cs := p.PS(true); len(cs) != 0 {
+		t.Errorf("a refused build created containers: %+v", cs)
+	}
+	if out := p.CompQuiet("images").Stdout; strings.Contains(out, p.Name+"-app") {
+		t.Errorf("a refused build made an image:\n%s", out)
+	}
+}
