@@ -28,9 +28,10 @@ import (
 	"github.com/comp-dev/comp/runtime/buildcontext"
 )
 
-// BuildImage builds spec with the engine's classic builder, tags the result with every one of
-// spec.Tags and returns the image ID. What the classic builder lacks (CheckBuildSpec) is
-// refused before the context is sent. The context folder is sent without the files that
+// BuildImage builds spec with the engine's BuildKit (buildkit.go) or, on an engine without it
+// or with COMP_DOCKER_BUILDER=classic, its classic builder; it tags the result with every one
+// of spec.Tags and returns the image ID. What the builder lacks (CheckBuildSpec) is refused
+// before the context is sent. The context folder is sent without the files that
 // <Dockerfile>.dockerignore, else the folder's .dockerignore, excludes (the Dockerfile and
 // .dockerignore are always sent). A Dockerfile that does not parse or a failing instruction
 // gives runtime.ErrInvalidArgument naming the Dockerfile's line; a URL context gives
@@ -53,6 +54,9 @@ var errBuildEnded = errors.New("build ended")
 func (r *Runtime) buildImage(ctx context.Context, spec runtime.BuildSpec, progress func(runtime.BuildProgress)) (string, error) {
 	if err := r.CheckBuildSpec(spec); err != nil {
 		return "", err
+	}
+	if r.buildKit {
+		return r.buildWithBuildKit(ctx, spec, progress)
 	}
 	bc, err := newBuildContext(spec)
 	if err != nil {

@@ -20,8 +20,15 @@ const needsBuildKit = "needs BuildKit, and comp's docker runtime builds with the
 // sent: every build: key it cannot honour, and every Dockerfile feature it lacks (RUN --mount,
 // COPY --chmod, heredocs, …), is an error classified runtime.ErrNotImplemented that names the
 // key (build.KEY) or the Dockerfile's line and the feature, and what to do.
+//
+// With the engine's BuildKit (see buildkit.go), only what its build API or its built-in
+// Dockerfile frontend lacks is refused.
 func (r *Runtime) CheckBuildSpec(spec runtime.BuildSpec) error {
-	if err := checkBuildKeys(spec); err != nil {
+	check := checkBuildKeys
+	if r.buildKit {
+		check = r.checkBuildKitKeys
+	}
+	if err := check(spec); err != nil {
 		return err
 	}
 	if fi, err := os.Stat(spec.Context); isURLContext(spec.Context) || err != nil || !fi.IsDir() {
@@ -30,6 +37,9 @@ func (r *Runtime) CheckBuildSpec(spec runtime.BuildSpec) error {
 	df, err := buildcontext.ReadDockerfile(spec)
 	if err != nil {
 		return err
+	}
+	if r.buildKit {
+		return r.checkBuildKitDockerfile(df)
 	}
 	return checkClassicDockerfile(df)
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/comp-dev/comp/runtime"
+	"github.com/comp-dev/comp/runtime/buildcontext"
 )
 
 func TestWhatTheClassicBuilderLacksIsRefusedNamingTheLine(t *testing.T) {
@@ -64,5 +65,65 @@ func TestBuildKeysTheClassicBuilderLacksAreRefused(t *testing.T) {
 		Provenance: "false", ExtraHosts: []string{"db:10.0.0.1"}, Network: "host", ShmSize: 1 << 26}
 	if err := r.CheckBuildSpec(ok); err != nil {
 		t.Errorf("CheckBuildSpec(%+v) = %v", ok, err)
+	}
+}
+
+func TestBuildKitChecksWhatTheEnginesFrontendLacks(t *testing.T) {
+	old := &Runtime{buildKit: true, apiVersion: "1.41"}
+	for _, c := range []struct {
+		name, dockerfile, want string
+	}{
+		{"exclude", "FROM busybox\n\nCOPY --exclude=*.log . /app\n", "dockerfile_inline:3: COPY --exclude needs a newer Dockerfile frontend"},
+		{"link", "FROM busybox\nCOPY --link a /a\n", "dockerfile_inline:2: COPY --link needs"},
+		{"checksum", "FROM busybox\nADD --checksum=sha256:00 a /a\n", "dockerfile_inline:2: ADD --checksum needs"},
+		{"heredoc", "FROM busybox\nRUN <<EOF\ntrue\nEOF\n", "dockerfile_inline:2: RUN with a heredoc (<<EOF) needs"},
+		{"secret as env", "FROM busybox\nRUN --mount=type=secret,id=x,env=X true\n", "dockerfile_inline:2: RUN --mount with env= needs"},
+		{"tmpfs size", "FROM busybox\nRUN --mount=type=tmpfs,target=/t,size=1m true\n", "dockerfile_inline:2: RUN --mount with size= needs"},
+		{"network", "FROM busybox\nRUN --network=none true\n", "dockerfile_inline:2: RUN --network needs"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := old.CheckBuildSpec(runtime.BuildSpec{Context: t.TempDir(), DockerfileInline: c.dockerfile})
+			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "API 1.41") ||
+				!strings.Contains(err.Error(), "--runtime embedded") || !errors.Is(err, runtime.ErrNotImplemented) {
+				t.Fatalf("CheckBuildSpec = %v, want ErrNotImplemented with %q, the engine's API and what to do", err, c.want)
+			}
+		})
+	}
+	mounts := "FROM busybox\nRUN --mount=type=cache,target=/c,sharing=locked,uid=1 --mount=type=secret,id=s --mount=type=bind,target=/x,rw --mount=type=tmpfs,target=/t true\nCOPY --chmod=600 a /a\n"
+	spec := runtime.BuildSpec{Context: t.TempDir(), DockerfileInline: mounts, Secrets: []runtime.BuildSecret{{ID: "s", Value: []byte("v")}}}
+	if err := old.CheckBuildSpec(spec); err != nil {
+		t.Errorf("CheckBuildSpec of RUN --mount, build secrets and COPY --chmod with BuildKit = %v", err)
+	}
+	newer := &Runtime{buildKit: true, apiVersion: "1.47"}
+	if err := newer.CheckBuildSpec(runtime.BuildSpec{Context: t.TempDir(), DockerfileInline: "FROM busybox\nCOPY --link a /a\n"}); err != nil {
+		t.Errorf("a newer engine is left to say what its frontend lacks; got %v", err)
+	}
+	for _, s := range []runtime.BuildSpec{
+		{Contexts: map[string]string{"a": "/tmp"}},
+		{CacheTo: []string{"type=inline"}},
+		{NoCacheFilter: []string{"a"}},
+		{Provenance: "true"},
+	} {
+		if err := old.CheckBuildSpec(s); err == nil || !errors.Is(err, runtime.ErrNotImplemented) {
+			t.Errorf("CheckBuildSpec(%+v) = %v, want ErrNotImplemented", s, err)
+		}
+	}
+}
+
+func TestBuildKitErrorsNameTheLine(t *testing.T) {
+	df, err := buildcontext.ParseDockerfile("Dockerfile", []byte("FROM busybox\nRUN true\nCOPY --link a /a\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &buildKitStream{source: df, names: map[string]string{}, reported: map[string]bool{}, logs: map[string][]string{}}
+	err = s.fail("failed to solve with frontend dockerfile.v0: failed to create LLB definition: dockerfile parse error line 3: Unknown flag: link")
+	if err == nil || !strings.HasPrefix(err.Error(), "Dockerfile:3: Unknown flag: link") || !errors.Is(err, runtime.ErrNotImplemented) {
+		t.Errorf("a frontend parse error = %v, want it at Dockerfile:3", err)
+	}
+	s.failed = "[stage-0 2/2] RUN true"
+	s.logs[s.failed] = []string{"some output"}
+	err = s.fail("executor failed running [/bin/sh -c true]: exit code: 1")
+	if err == nil || !strings.HasPrefix(err.Error(), "Dockerfile:2: RUN true: executor failed") || !strings.Contains(err.Error(), "some output") {
+		t.Errorf("a failed step = %v, want it at Dockerfile:2 with its output", err)
 	}
 }

@@ -14,8 +14,8 @@ import (
 )
 
 // Features names what the builder does beyond the Engine's classic builder, for `comp
-// version`: RUN --mount, build secrets and the rest of issue 13.
-const Features = "build-mounts"
+// version`: RUN --mount and build secrets; COPY --exclude and --parents.
+const Features = "build-mounts, build-exclude"
 
 // CheckSpec says whether the embedded builder can honour every key of spec's build: section
 // that is not the Dockerfile's (which Build checks as it reads it): an error classified
