@@ -149,6 +149,32 @@ services:
 			}
 		},
 	},
+	{
+		name: "build: a build key no builder here can honour is refused before anything is made",
+		compose: `
+services:
+  app:
+    build:
+      context: ./app
+      cache_to: ["type=inline"]
+  web:
+    image: ${REGISTRY}/busybox:latest
+    command: ` + idle + `
+`,
+		run: func(t *testing.T, p *e2e.Project) {
+			writeFiles(t, filepath.Join(p.Dir, "app"), map[string]string{
+				"Dockerfile": "FROM " + os.Getenv(e2e.RegistryEnv) + "/busybox:latest\n",
+			})
+			r := p.Comp("up", "-d")
+			if r.ExitCode == 0 || !strings.Contains(r.Stderr, `service "app"`) || !strings.Contains(r.Stderr, "build.cache_to") ||
+				!strings.Contains(r.Stderr, "remove") {
+				t.Errorf("up with build.cache_to: exit %d, want a refusal naming the service, build.cache_to and what to do:\n%s", r.ExitCode, r.Stderr)
+			}
+			if cs := p.PS(true); len(cs) != 0 {
+				t.Errorf("a refused build created containers: %+v", cs)
+			}
+		},
+	},
 }
 
 func init() { scenarios = append(scenarios, buildMountScenarios...) }

@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -49,6 +50,9 @@ func checkBuildKeys(spec runtime.BuildSpec) error {
 	refuse := func(key string) error {
 		return runtime.Classify(runtime.ErrNotImplemented, fmt.Errorf("build.%s %s", key, needsBuildKit))
 	}
+	if len(spec.CacheTo) > 0 {
+		return runtime.Classify(runtime.ErrNotImplemented, errors.New("build.cache_to: the Engine's classic builder cannot export its cache; remove build.cache_to"))
+	}
 	switch {
 	case len(spec.Secrets) > 0:
 		return refuse("secrets")
@@ -56,8 +60,6 @@ func checkBuildKeys(spec runtime.BuildSpec) error {
 		return refuse("ssh")
 	case len(spec.Contexts) > 0:
 		return refuse("additional_contexts")
-	case len(spec.CacheTo) > 0:
-		return refuse("cache_to")
 	case len(spec.NoCacheFilter) > 0:
 		return refuse("no_cache_filter")
 	case len(spec.Platforms) > 1:
@@ -79,7 +81,7 @@ func checkBuildKeys(spec runtime.BuildSpec) error {
 		switch strings.ToLower(v) {
 		case "", "false", "0":
 		default:
-			return runtime.Classify(runtime.ErrNotImplemented, fmt.Errorf("build.%s (attestations) %s", key, needsBuildKit))
+			return runtime.Classify(runtime.ErrNotImplemented, fmt.Errorf("build.%s: no builder of comp makes attestations; remove build.%s, or build with docker buildx", key, key))
 		}
 	}
 	switch spec.Isolation {

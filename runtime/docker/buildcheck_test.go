@@ -47,11 +47,11 @@ func TestBuildKeysTheClassicBuilderLacksAreRefused(t *testing.T) {
 		{"secrets", runtime.BuildSpec{Secrets: []runtime.BuildSecret{{ID: "x", Value: []byte("v")}}}, "build.secrets needs BuildKit"},
 		{"ssh", runtime.BuildSpec{SSH: []string{"default"}}, "build.ssh needs BuildKit"},
 		{"additional_contexts", runtime.BuildSpec{Contexts: map[string]string{"a": "/tmp"}}, "build.additional_contexts needs BuildKit"},
-		{"cache_to", runtime.BuildSpec{CacheTo: []string{"type=inline"}}, "build.cache_to needs BuildKit"},
+		{"cache_to", runtime.BuildSpec{CacheTo: []string{"type=inline"}}, "build.cache_to: the Engine's classic builder cannot export its cache"},
 		{"cache_from type", runtime.BuildSpec{CacheFrom: []string{"type=registry,ref=x"}}, "build.cache_from \"type=registry,ref=x\""},
 		{"no_cache_filter", runtime.BuildSpec{NoCacheFilter: []string{"a"}}, "build.no_cache_filter needs BuildKit"},
 		{"platforms", runtime.BuildSpec{Platforms: []string{"linux/amd64", "linux/arm64"}}, "build.platforms"},
-		{"sbom", runtime.BuildSpec{SBOM: "true"}, "build.sbom (attestations) needs BuildKit"},
+		{"sbom", runtime.BuildSpec{SBOM: "true"}, "build.sbom: no builder of comp makes attestations"},
 		{"entitlements", runtime.BuildSpec{Entitlements: []string{"security.insecure"}}, "build.entitlements \"security.insecure\" needs BuildKit"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -57,35 +57,40 @@ const newerFrontendAPI = "1.42"
 
 // checkBuildKitKeys checks the build: keys the Engine's build API has no option for.
 func (r *Runtime) checkBuildKitKeys(spec runtime.BuildSpec) error {
-	refuse := func(key, why string) error {
-		return runtime.Classify(runtime.ErrNotImplemented, fmt.Errorf("build.%s: %s; build with --runtime embedded, or remove it", key, why))
+	// embedded says that comp's own builder has what the key asks for.
+	refuse := func(key, why string, embedded bool) error {
+		todo := "remove it"
+		if embedded {
+			todo = "build with --runtime embedded, or remove it"
+		}
+		return runtime.Classify(runtime.ErrNotImplemented, fmt.Errorf("build.%s: %s; %s", key, why, todo))
 	}
 	switch {
 	case len(spec.Contexts) > 0:
-		return refuse("additional_contexts", "the Engine's build API takes no named contexts")
+		return refuse("additional_contexts", "the Engine's build API takes no named contexts", true)
 	case len(spec.CacheTo) > 0:
-		return refuse("cache_to", "the Engine's build API cannot export the build cache")
+		return refuse("cache_to", "the Engine's build API cannot export the build cache", false)
 	case len(spec.NoCacheFilter) > 0:
-		return refuse("no_cache_filter", "the Engine's build API has no per-stage cache filter")
+		return refuse("no_cache_filter", "the Engine's build API has no per-stage cache filter", true)
 	case len(spec.Platforms) > 1:
 		return runtime.Classify(runtime.ErrNotImplemented, fmt.Errorf("build.platforms %v: the Engine builds one platform at a time; "+
 			"keep one, or build the others with docker buildx", spec.Platforms))
 	}
 	for _, c := range spec.CacheFrom {
 		if strings.Contains(c, "type=") {
-			return refuse("cache_from", fmt.Sprintf("%q: the Engine's build API takes image names only", c))
+			return refuse("cache_from", fmt.Sprintf("%q: the Engine's build API takes image names only", c), false)
 		}
 	}
 	for _, e := range spec.Entitlements {
 		if e != "network.host" {
-			return refuse("entitlements", fmt.Sprintf("%q is not granted through the Engine's build API", e))
+			return refuse("entitlements", fmt.Sprintf("%q is not granted through the Engine's build API", e), false)
 		}
 	}
 	for key, v := range map[string]string{"provenance": spec.Provenance, "sbom": spec.SBOM} {
 		switch strings.ToLower(v) {
 		case "", "false", "0":
 		default:
-			return refuse(key, "the Engine's build API makes no attestations")
+			return refuse(key, "the Engine's build API makes no attestations", false)
 		}
 	}
 	switch spec.Isolation {
