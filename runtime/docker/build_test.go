@@ -548,3 +548,19 @@ func TestDecodeBuildReportsStepsAndErrors(t *testing.T) {
 		t.Errorf("an unreachable registry: error = %v, want ErrUnavailable", err)
 	}
 }
+
+func TestBuildImageSendsTheContextOwnedByRoot(t *testing.T) {
+	b := newBuildFixture(t)
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": "FROM " + b.image + "\nCOPY owned.txt /owned.txt\n",
+		"owned.txt":  "x",
+	})
+	if err := os.Chown(filepath.Join(dir, "owned.txt"), 1234, 1234); err != nil {
+		t.Fatal(err)
+	}
+	tag := "comptest/owner:" + randomSuffix(t)
+	b.mustBuild(runtime.BuildSpec{Context: dir, Tags: []string{tag}})
+	if got := b.output(tag, "stat -c %u:%g /owned.txt"); !slices.Equal(got, []string{"0:0"}) {
+		t.Errorf("COPY without --chown gave owner %q, want 0:0 as the Docker CLI sends files", got)
+	}
+}

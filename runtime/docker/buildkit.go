@@ -27,6 +27,7 @@ import (
 	"github.com/moby/buildkit/session/sshforward/sshprovider"
 	"github.com/moby/patternmatcher/ignorefile"
 	"github.com/tonistiigi/fsutil"
+	fstypes "github.com/tonistiigi/fsutil/types"
 
 	"github.com/comp-dev/comp/runtime"
 	"github.com/comp-dev/comp/runtime/buildcontext"
@@ -277,10 +278,13 @@ func (bc *buildContext) filteredFS() (fsutil.FS, error) {
 	if bc.ignore != nil && bc.ignore.PerDockerfile {
 		excludes = append(excludes, ".dockerignore")
 	}
-	if len(excludes) == 0 {
-		return fs, nil
+	// Files are sent owned by root, as the Docker CLI sends them (and the classic path's tar):
+	// COPY without --chown keeps the owner the context gives.
+	rootOwned := func(_ string, st *fstypes.Stat) fsutil.MapResult {
+		st.Uid, st.Gid = 0, 0
+		return fsutil.MapResultKeep
 	}
-	return fsutil.NewFilterFS(fs, &fsutil.FilterOpt{ExcludePatterns: excludes})
+	return fsutil.NewFilterFS(fs, &fsutil.FilterOpt{ExcludePatterns: excludes, Map: rootOwned})
 }
 
 // withoutSyntax turns a "# syntax=" directive of text into a plain comment (same line count)
