@@ -33,6 +33,8 @@ type options struct {
 	contexts map[string]*namedContext
 	// secrets are the build secrets, by ID.
 	secrets map[string]runtime.BuildSecret
+	// ssh are the SSH agent sockets of build.ssh, by ID.
+	ssh map[string]string
 }
 
 // namedContext is a build.additional_contexts entry the builder can use: a folder (with its
@@ -49,7 +51,7 @@ func notImplemented(format string, args ...any) error {
 
 // checkSpec checks the keys of spec that the Dockerfile does not hold, and prepares them.
 func checkSpec(spec runtime.BuildSpec) (*options, error) {
-	opts := &options{network: "host", contexts: map[string]*namedContext{}, secrets: map[string]runtime.BuildSecret{}}
+	opts := &options{network: "host", contexts: map[string]*namedContext{}, secrets: map[string]runtime.BuildSecret{}, ssh: map[string]string{}}
 	switch spec.Network {
 	case "", "default", "host":
 	case "none":
@@ -57,9 +59,12 @@ func checkSpec(spec runtime.BuildSpec) (*options, error) {
 	default:
 		return nil, notImplemented("build.network %q: the embedded builder runs RUN on the host's network or none (network: none)", spec.Network)
 	}
-	if len(spec.SSH) > 0 {
-		return nil, notImplemented("build.ssh: the embedded builder cannot forward an SSH agent or key to RUN --mount=type=ssh; " +
-			"fetch what needs SSH before the build and COPY it in, or pass a key as a build secret (build.secrets)")
+	for _, e := range spec.SSH {
+		id, sock, err := agentSocket(e)
+		if err != nil {
+			return nil, err
+		}
+		opts.ssh[id] = sock
 	}
 	if len(spec.Ulimits) > 0 {
 		return nil, notImplemented("build.ulimits: the embedded builder cannot set resource limits on RUN; remove build.ulimits, or build with --runtime docker")
@@ -116,6 +121,31 @@ func checkSpec(spec runtime.BuildSpec) (*options, error) {
 		opts.secrets[s.ID] = s
 	}
 	return opts, nil
+}
+
+// agentSocket reads a build.ssh entry: "ID" is the agent of SSH_AUTH_SOCK, "ID=PATH" the
+// agent listening at PATH. The embedded builder forwards an agent's socket; key files (which
+// BuildKit serves through an agent of its own) are refused with what to do.
+func agentSocket(entry string) (id, sock string, err error) {
+	id, sock, named := strings.Cut(entry, "=")
+	if id == "" {
+		id = "default"
+	}
+	if !named || sock == "" {
+		sock = os.Getenv("SSH_AUTH_SOCK")
+		if sock == "" {
+			return "", "", runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("build.ssh %s: SSH_AUTH_SOCK is not set: start an ssh-agent, or give its socket as %s=PATH", entry, id))
+		}
+	}
+	fi, err := os.Stat(sock)
+	switch {
+	case err != nil:
+		return "", "", runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("build.ssh %s: %w", entry, err))
+	case fi.Mode()&os.ModeSocket == 0:
+		return "", "", notImplemented("build.ssh %s: %s is not an agent's socket; the embedded builder forwards an ssh-agent only, "+
+			"not key files: load the key into an agent (ssh-add) and give its socket", entry, sock)
+	}
+	return id, sock, nil
 }
 
 // openContext checks an additional context: a folder that exists, or docker-image://REF.

@@ -42,12 +42,15 @@ type runMount struct {
 	// environment variable ("" for none).
 	secret *runtime.BuildSecret
 	env    string
+	// ssh: the agent socket forwarded ("" when missing and optional).
+	agent string
 }
 
 // planMounts resolves the RUN's --mount flags, after variable expansion. What a mount
 // cannot be is an error at loc.
 func (bd *build) planMounts(ctx context.Context, st *state, c *instructions.RunCommand, label string, loc []parser.Range) ([]runMount, error) {
 	var out []runMount
+	sshMounts := 0
 	wd := st.config.WorkingDir
 	if wd == "" {
 		wd = "/"
@@ -93,8 +96,10 @@ func (bd *build) planMounts(ctx context.Context, st *state, c *instructions.RunC
 				return nil, bd.df.At(loc, err)
 			}
 		case instructions.MountTypeSSH:
-			return nil, bd.df.unsupported(loc, "RUN --mount=type=ssh: the embedded builder cannot forward an SSH agent; "+
-				"fetch what needs SSH before the build and COPY it in, or read a key from a build secret (RUN --mount=type=secret)")
+			if err := bd.planSSH(&rm, sshMounts); err != nil {
+				return nil, bd.df.At(loc, err)
+			}
+			sshMounts++
 		default:
 			return nil, bd.df.unsupported(loc, "%s is not supported by the embedded builder", flag)
 		}
@@ -170,6 +175,34 @@ func (bd *build) planSecret(rm *runMount) error {
 	}
 	// The key knows the secret is there, never its value.
 	rm.key = fmt.Sprintf("secret %q %q %q %v %s", id, rm.target, rm.env, rm.secret != nil, fileOpts(m))
+	return nil
+}
+
+// planSSH finds the agent an ssh mount forwards, build.ssh's entry of its id (default
+// "default"), at its target (default /run/buildkit/ssh_agent.N, N counting the RUN's ssh
+// mounts); the first one is SSH_AUTH_SOCK, as BuildKit does.
+func (bd *build) planSSH(rm *runMount, n int) error {
+	id := rm.m.CacheID
+	if id == "" {
+		id = "default"
+	}
+	if rm.target == "" {
+		rm.target = fmt.Sprintf("/run/buildkit/ssh_agent.%d", n)
+	}
+	if n == 0 {
+		rm.env = "SSH_AUTH_SOCK"
+	}
+	if rm.m.UID != nil || rm.m.GID != nil || rm.m.Mode != nil {
+		return runtime.Classify(runtime.ErrNotImplemented, errors.New("RUN --mount=type=ssh with uid, gid or mode: the embedded builder "+
+			"forwards the agent's own socket, whose owner and mode it does not change; drop them and run the step as root"))
+	}
+	if sock, ok := bd.opts.ssh[id]; ok {
+		rm.agent = sock
+	} else if rm.m.Required {
+		return runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("RUN --mount=type=ssh,id=%s: the build forwards no SSH agent of that ID: "+
+			"add it to the service's build.ssh", id))
+	}
+	rm.key = fmt.Sprintf("ssh %q %q %v %s", id, rm.target, rm.agent != "", fileOpts(rm.m))
 	return nil
 }
 
@@ -256,6 +289,14 @@ func (bd *build) setupMounts(stepDir string, mounts []runMount, setup *runSetup)
 				setup.tmpfs = map[string]string{}
 			}
 			setup.tmpfs[rm.target] = opts
+		case instructions.MountTypeSSH:
+			if rm.agent == "" {
+				continue // optional and missing: no mount
+			}
+			if rm.env != "" {
+				setup.env = append(setup.env, rm.env+"="+rm.target)
+			}
+			setup.mounts = append(setup.mounts, container.Mount{Source: rm.agent, Target: rm.target})
 		case instructions.MountTypeSecret:
 			if rm.secret == nil {
 				continue // optional and missing: no mount, as BuildKit does

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -200,7 +201,7 @@ func TestBuildKeysTheBuilderCannotHonourAreRefused(t *testing.T) {
 		spec runtime.BuildSpec
 		want string
 	}{
-		{"ssh", runtime.BuildSpec{SSH: []string{"default"}}, "build.ssh:"},
+		{"ssh key file", runtime.BuildSpec{SSH: []string{"default=/etc/passwd"}}, "build.ssh default=/etc/passwd: /etc/passwd is not an agent's socket"},
 		{"cache_to", runtime.BuildSpec{CacheTo: []string{"type=local,dest=/tmp/c"}}, "build.cache_to:"},
 		{"cache_from", runtime.BuildSpec{CacheFrom: []string{"app:cache"}}, "build.cache_from:"},
 		{"platforms", runtime.BuildSpec{Platforms: []string{"linux/s390x"}}, "build.platforms linux/s390x"},
@@ -240,4 +241,27 @@ func parseMount(t *testing.T, flag string) *instructions.Mount {
 		t.Fatal(err)
 	}
 	return instructions.GetMounts(run)[0]
+}
+
+func TestSSHMountForwardsTheAgentSocket(t *testing.T) {
+	f := newFixture(t)
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	df := "FROM busybox\nRUN --mount=type=ssh test -S \"$SSH_AUTH_SOCK\" && echo $SSH_AUTH_SOCK > /sock\n" +
+		"RUN --mount=type=ssh,id=other test -z \"$SSH_AUTH_SOCK\" && echo none > /none\n"
+	id, _ := f.build(t, runtime.BuildSpec{Context: buildContext(t, map[string]string{"Dockerfile": df}), SSH: []string{"default=" + sock}})
+	root := f.rootfs(t, id)
+	if got := readFile(t, filepath.Join(root, "sock")); got != "/run/buildkit/ssh_agent.0\n" {
+		t.Errorf("RUN saw SSH_AUTH_SOCK %q, want the forwarded socket at /run/buildkit/ssh_agent.0", got)
+	}
+	if got := readFile(t, filepath.Join(root, "none")); got != "none\n" {
+		t.Errorf("an optional ssh mount of an ID the build lacks: %q", got)
+	}
+	if _, err := os.Lstat(filepath.Join(root, "run/buildkit")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the image holds /run/buildkit (%v)", err)
+	}
 }
