@@ -175,6 +175,45 @@ services:
 			}
 		},
 	},
+	{
+		name: "build: additional_contexts name a folder and another service's image",
+		compose: `
+services:
+  base:
+    build: ./base
+    command: ["true"]
+  app:
+    build:
+      context: ./app
+      additional_contexts:
+        base: service:base
+        assets: ./assets
+    command: ["cat", "/base-mark", "/asset.txt"]
+`,
+		run: func(t *testing.T, p *e2e.Project) {
+			writeFiles(t, p.Dir, map[string]string{
+				"base/Dockerfile":  "FROM " + os.Getenv(e2e.RegistryEnv) + "/busybox:latest\nRUN echo from base > /base-mark\n",
+				"app/Dockerfile":   "FROM base\nCOPY --from=assets asset.txt /asset.txt\n",
+				"assets/asset.txt": "an asset\n",
+			})
+			t.Cleanup(func() { p.CompQuiet("image", "rm", "-f", p.Name+"-app", p.Name+"-base") })
+			if !builderHas(t, p, "build-contexts") {
+				r := p.Comp("up", "-d")
+				if r.ExitCode == 0 || !strings.Contains(r.Stderr, "build.additional_contexts") || !strings.Contains(r.Stderr, "--runtime embedded") {
+					t.Errorf("exit %d, want a refusal naming build.additional_contexts and what to do:\n%s", r.ExitCode, r.Stderr)
+				}
+				if cs := p.PS(true); len(cs) != 0 {
+					t.Errorf("a refused build created containers: %+v", cs)
+				}
+				return
+			}
+			// One build: app's waits for base's, whose image it starts from.
+			p.MustComp("build")
+			if r := p.MustComp("run", "--rm", "-T", "app"); r.Stdout != "from base\nan asset\n" {
+				t.Errorf("app holds %q, want base's file and the asset", r.Stdout)
+			}
+		},
+	},
 }
 
 func init() { scenarios = append(scenarios, buildMountScenarios...) }

@@ -352,5 +352,8 @@ func Build(p *project.Project, opts BuildOptions) (*Plan, error) {
 		}
 		plan.add(&Step{Action: BuildImage, Kind: KindImage, Name: s.Image, Service: name, Build: &spec})
 	}
+	if err := orderBuilds(p, plan); err != nil {
+		return nil, err
+	}
 	return plan, nil
 }

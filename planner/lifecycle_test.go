@@ -197,3 +197,36 @@ func TestBuildBuildsEveryServiceWithABuildSection(t *testing.T) {
 		t.Errorf("plan:\n%s", plan)
 	}
 }
+
+func TestBuildWaitsForTheServicesItsContextsName(t *testing.T) {
+	p := load(t, `
+services:
+  base: {build: ./base}
+  app:
+    build:
+      context: .
+      additional_contexts: {base: "service:base"}
+`)
+	plan, err := Build(p, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, base := plan.Find(KindImage, "demo-app", BuildImage), plan.Find(KindImage, "demo-base", BuildImage)
+	if app == nil || base == nil || !slices.Contains(app.After, base.ID) {
+		t.Fatalf("plan:\n%s\napp's build does not wait for base's", plan)
+	}
+	if got := app.Build.Contexts["base"]; got != "docker-image://demo-base" {
+		t.Errorf("the context service:base is %q, want base's image", got)
+	}
+
+	cycle := load(t, `
+services:
+  a:
+    build: {context: ., additional_contexts: {b: "service:b"}}
+  b:
+    build: {context: ., additional_contexts: {a: "service:a"}}
+`)
+	if _, err := Build(cycle, BuildOptions{}); err == nil || !strings.Contains(err.Error(), "each need the other's image") {
+		t.Errorf("two builds that need each other = %v, want an error", err)
+	}
+}

@@ -68,6 +68,17 @@ func (p *Project) BuildSpec(s types.ServiceConfig) (runtime.BuildSpec, error) {
 	if len(b.AdditionalContexts) > 0 {
 		spec.Contexts = map[string]string{}
 		for name, c := range b.AdditionalContexts {
+			if dep, ok := strings.CutPrefix(c, "service:"); ok {
+				// Another service's image, as Docker Compose gives it: the planner builds
+				// that service first (ContextServices).
+				other, ok := p.Services[dep]
+				if !ok || other.Image == "" {
+					return runtime.BuildSpec{}, runtime.Classify(runtime.ErrInvalidArgument,
+						fmt.Errorf("services.%s.build.additional_contexts.%s: %s: no such service with an image", s.Name, name, c))
+				}
+				spec.Contexts[name] = "docker-image://" + other.Image
+				continue
+			}
 			spec.Contexts[name] = contextLocation(b.Context, c)
 		}
 	}
@@ -133,4 +144,20 @@ func (p *Project) buildSecret(ref types.ServiceSecretConfig) (runtime.BuildSecre
 		return sec, fmt.Errorf("secret %q has no file, environment or content source", ref.Source)
 	}
 	return sec, nil
+}
+
+// ContextServices lists the services whose images s's build takes as additional contexts
+// (service:NAME), in name order: their images must be there before s is built.
+func ContextServices(s types.ServiceConfig) []string {
+	if s.Build == nil {
+		return nil
+	}
+	var out []string
+	for _, c := range s.Build.AdditionalContexts {
+		if dep, ok := strings.CutPrefix(c, "service:"); ok {
+			out = append(out, dep)
+		}
+	}
+	sort.Strings(out)
+	return out
 }

@@ -172,8 +172,8 @@ type BuildSpec struct {
 
 	// Secrets are what RUN --mount=type=secret,id=ID reads (build.secrets).
 	Secrets []BuildSecret
-	// Contexts are the named contexts (build.additional_contexts): name to a folder (absolute)
-	// or a "docker-image://REF", "service:NAME" or URL form as the file wrote it.
+	// Contexts are the named contexts (build.additional_contexts): name to a folder (absolute),
+	// "docker-image://REF" (service:NAME becomes its image's), or a URL form as written.
 	Contexts map[string]string
 	// SSH are the build.ssh entries, "ID" or "ID=PATH".
 	SSH []string

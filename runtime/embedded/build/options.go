@@ -14,8 +14,8 @@ import (
 )
 
 // Features names what the builder does beyond the Engine's classic builder, for `comp
-// version`: RUN --mount and build secrets; COPY --exclude and --parents.
-const Features = "build-mounts, build-exclude"
+// version`: RUN --mount and build secrets; COPY --exclude and --parents; named contexts.
+const Features = "build-mounts, build-exclude, build-contexts"
 
 // CheckSpec says whether the embedded builder can honour every key of spec's build: section
 // that is not the Dockerfile's (which Build checks as it reads it): an error classified
@@ -157,9 +157,6 @@ func openContext(name, loc string) (*namedContext, error) {
 			return nil, runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("build.additional_contexts.%s: docker-image:// names no image", name))
 		}
 		return &namedContext{name: name, image: ref}, nil
-	case strings.HasPrefix(loc, "service:"):
-		return nil, notImplemented("build.additional_contexts.%s: %s: the embedded builder cannot take another service's build as a context; "+
-			"build that service first and name its image with docker-image://IMAGE", name, loc)
 	case strings.Contains(loc, "://") || strings.HasPrefix(loc, "git@"):
 		return nil, notImplemented("build.additional_contexts.%s: %s: the embedded builder takes a local folder or docker-image://REF only "+
 			"(no URL, git or oci-layout contexts); fetch it into a folder", name, loc)

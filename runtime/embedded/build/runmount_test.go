@@ -209,7 +209,6 @@ func TestBuildKeysTheBuilderCannotHonourAreRefused(t *testing.T) {
 		{"network", runtime.BuildSpec{Network: "backend"}, "build.network \"backend\""},
 		{"ulimits", runtime.BuildSpec{Ulimits: []runtime.Ulimit{{Name: "nofile", Soft: 1, Hard: 1}}}, "build.ulimits:"},
 		{"isolation", runtime.BuildSpec{Isolation: "hyperv"}, "build.isolation"},
-		{"service context", runtime.BuildSpec{Contexts: map[string]string{"base": "service:base"}}, "build.additional_contexts.base: service:base"},
 		{"git context", runtime.BuildSpec{Contexts: map[string]string{"src": "https://github.com/x/y.git"}}, "build.additional_contexts.src:"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
