@@ -52,10 +52,11 @@ func (r *Runtime) BuildImage(ctx context.Context, spec runtime.BuildSpec, progre
 var errBuildEnded = errors.New("build ended")
 
 func (r *Runtime) buildImage(ctx context.Context, spec runtime.BuildSpec, progress func(runtime.BuildProgress)) (string, error) {
-	if err := r.CheckBuildSpec(spec); err != nil {
+	buildKit, err := r.chooseBuilder(spec)
+	if err != nil {
 		return "", err
 	}
-	if r.buildKit {
+	if buildKit {
 		return r.buildWithBuildKit(ctx, spec, progress)
 	}
 	bc, err := newBuildContext(spec)

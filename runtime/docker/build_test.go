@@ -564,3 +564,23 @@ func TestBuildImageSendsTheContextOwnedByRoot(t *testing.T) {
 		t.Errorf("COPY without --chown gave owner %q, want 0:0 as the Docker CLI sends files", got)
 	}
 }
+
+func TestBuildImagePassesExtraHostsShmSizeAndNetwork(t *testing.T) {
+	b := newBuildFixture(t)
+	dir := writeContext(t, map[string]string{
+		"Dockerfile": "FROM " + b.image + "\nRUN grep -E '^10.1.2.3\\s+db$' /etc/hosts > /hosts && df -k /dev/shm | tail -n 1 > /shm && grep -c : /proc/net/dev > /ifaces\n",
+	})
+	// With shm_size, an engine whose BuildKit ignores it builds with its classic builder.
+	for _, shm := range []int64{0, 32 << 20} {
+		tag := "comptest/knobs:" + randomSuffix(t)
+		b.mustBuild(runtime.BuildSpec{Context: dir, Tags: []string{tag}, ExtraHosts: []string{"db:10.1.2.3"}, ShmSize: shm, Network: "none"})
+		got := b.output(tag, "cat /hosts; awk '{print $2}' /shm; cat /ifaces")
+		wantShm := "65536"
+		if shm > 0 {
+			wantShm = "32768"
+		}
+		if len(got) != 3 || !strings.Contains(got[0], "db") || got[1] != wantShm || got[2] != "1" {
+			t.Errorf("shm_size %d: RUN saw %q, want the extra host, a %s KiB /dev/shm and lo alone", shm, got, wantShm)
+		}
+	}
+}

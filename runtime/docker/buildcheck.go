@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/docker/docker/api/types/versions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 
 	"github.com/comp-dev/comp/runtime"
@@ -17,32 +18,60 @@ import (
 const needsBuildKit = "needs BuildKit, and comp's docker runtime builds with the Engine's classic builder: " +
 	"build with --runtime embedded (comp's own builder has it)"
 
-// CheckBuildSpec says whether the Engine's classic builder can build spec, before anything is
-// sent: every build: key it cannot honour, and every Dockerfile feature it lacks (RUN --mount,
-// COPY --chmod, heredocs, …), is an error classified runtime.ErrNotImplemented that names the
-// key (build.KEY) or the Dockerfile's line and the feature, and what to do.
-//
-// With the engine's BuildKit (see buildkit.go), only what its build API or its built-in
-// Dockerfile frontend lacks is refused.
+// CheckBuildSpec says whether the engine can build spec, before anything is sent: every build:
+// key its builder cannot honour, and every Dockerfile feature it lacks, is an error classified
+// runtime.ErrNotImplemented that names the key (build.KEY) or the Dockerfile's line and the
+// feature, and what to do. The builder is the one chooseBuilder picks.
 func (r *Runtime) CheckBuildSpec(spec runtime.BuildSpec) error {
-	check := checkBuildKeys
-	if r.buildKit {
-		check = r.checkBuildKitKeys
+	_, err := r.chooseBuilder(spec)
+	return err
+}
+
+// chooseBuilder picks the engine's builder for spec and checks that it can build it: BuildKit
+// (buildkit.go) where the engine has it, else the classic builder. An engine whose BuildKit
+// predates API 1.42 ignores build.shm_size and build.ulimits: a build that sets them goes to
+// the classic builder when that one can build it, and is refused when it needs BuildKit too.
+func (r *Runtime) chooseBuilder(spec runtime.BuildSpec) (buildKit bool, err error) {
+	var df *buildcontext.Dockerfile
+	if fi, err := os.Stat(spec.Context); err == nil && fi.IsDir() && !isURLContext(spec.Context) {
+		// Otherwise newBuildContext says what is wrong with the context.
+		if df, err = buildcontext.ReadDockerfile(spec); err != nil {
+			return false, err
+		}
 	}
-	if err := check(spec); err != nil {
-		return err
+	classic := func() error {
+		if err := checkBuildKeys(spec); err != nil {
+			return err
+		}
+		if df != nil {
+			return checkClassicDockerfile(df)
+		}
+		return nil
 	}
-	if fi, err := os.Stat(spec.Context); isURLContext(spec.Context) || err != nil || !fi.IsDir() {
-		return nil // newBuildContext says what is wrong with it
+	if !r.buildKit {
+		return false, classic()
 	}
-	df, err := buildcontext.ReadDockerfile(spec)
-	if err != nil {
-		return err
+	if err := r.checkBuildKitKeys(spec); err != nil {
+		return false, err
 	}
-	if r.buildKit {
-		return r.checkBuildKitDockerfile(df)
+	if df != nil {
+		if err := r.checkBuildKitDockerfile(df); err != nil {
+			return false, err
+		}
 	}
-	return checkClassicDockerfile(df)
+	if versions.GreaterThanOrEqualTo(r.apiVersion, newerFrontendAPI) || spec.ShmSize == 0 && len(spec.Ulimits) == 0 {
+		return true, nil
+	}
+	key, todo := "shm_size", "remove build.shm_size, or build with --runtime embedded"
+	if spec.ShmSize == 0 {
+		key, todo = "ulimits", "remove build.ulimits"
+	}
+	if err := classic(); err != nil {
+		return false, runtime.Classify(runtime.ErrNotImplemented, fmt.Errorf(
+			"build.%s: this Docker Engine's BuildKit (API %s) ignores it, and its classic builder, which honours it, cannot do this build (%w); %s",
+			key, r.apiVersion, err, todo))
+	}
+	return false, nil
 }
 
 // checkBuildKeys checks the build: keys that the classic builder has no option for.

@@ -127,3 +127,26 @@ func TestBuildKitErrorsNameTheLine(t *testing.T) {
 		t.Errorf("a failed step = %v, want it at Dockerfile:2 with its output", err)
 	}
 }
+
+func TestShmSizeAndUlimitsGoToTheClassicBuilderOfAnOldEngine(t *testing.T) {
+	old := &Runtime{buildKit: true, apiVersion: "1.41"}
+	dir := t.TempDir()
+	plain := runtime.BuildSpec{Context: dir, DockerfileInline: "FROM busybox\nRUN true\n", ShmSize: 1 << 26}
+	if bk, err := old.chooseBuilder(plain); bk || err != nil {
+		t.Errorf("chooseBuilder(shm_size, a classic Dockerfile) = %v, %v; want the classic builder", bk, err)
+	}
+	mounts := runtime.BuildSpec{Context: dir, DockerfileInline: "FROM busybox\nRUN --mount=type=cache,target=/c true\n",
+		Ulimits: []runtime.Ulimit{{Name: "nofile", Soft: 1, Hard: 1}}}
+	if _, err := old.chooseBuilder(mounts); err == nil || !strings.Contains(err.Error(), "build.ulimits: this Docker Engine's BuildKit (API 1.41) ignores it") ||
+		!errors.Is(err, runtime.ErrNotImplemented) {
+		t.Errorf("chooseBuilder(ulimits, RUN --mount) = %v, want a refusal naming build.ulimits", err)
+	}
+	mounts.Ulimits = nil
+	if bk, err := old.chooseBuilder(mounts); !bk || err != nil {
+		t.Errorf("chooseBuilder(RUN --mount) = %v, %v; want BuildKit", bk, err)
+	}
+	newer := &Runtime{buildKit: true, apiVersion: "1.45"}
+	if bk, err := newer.chooseBuilder(plain); !bk || err != nil {
+		t.Errorf("a newer engine's BuildKit takes shm_size: got %v, %v", bk, err)
+	}
+}

@@ -264,3 +264,27 @@ func TestSSHMountForwardsTheAgentSocket(t *testing.T) {
 		t.Errorf("the image holds /run/buildkit (%v)", err)
 	}
 }
+
+func TestRunSeesExtraHostsShmSizeAndNetwork(t *testing.T) {
+	f := newFixture(t)
+	df := "FROM busybox\nRUN grep -E '^10.1.2.3\\s+db$' /etc/hosts > /hosts && df -k /dev/shm | tail -n 1 > /shm && " +
+		"grep -c : /proc/net/dev > /ifaces && ! test -e /etc/hosts.new\n"
+	spec := runtime.BuildSpec{Context: buildContext(t, map[string]string{"Dockerfile": df}),
+		ExtraHosts: []string{"db:10.1.2.3"}, ShmSize: 32 << 20, Network: "none"}
+	id, _ := f.build(t, spec)
+	root := f.rootfs(t, id)
+	if got := readFile(t, filepath.Join(root, "hosts")); !strings.Contains(got, "db") {
+		t.Errorf("/etc/hosts of RUN has %q, want db", got)
+	}
+	if got := strings.Fields(readFile(t, filepath.Join(root, "shm"))); len(got) < 2 || got[1] != "32768" {
+		t.Errorf("/dev/shm of RUN: %v, want 32768 KiB", got)
+	}
+	if got := strings.TrimSpace(readFile(t, filepath.Join(root, "ifaces"))); got != "1" {
+		t.Errorf("RUN with network none sees %s interfaces, want lo alone", got)
+	}
+	if _, err := os.Lstat(filepath.Join(root, "etc/hosts")); err == nil {
+		if b, _ := os.ReadFile(filepath.Join(root, "etc/hosts")); strings.Contains(string(b), "10.1.2.3") {
+			t.Errorf("the image's /etc/hosts keeps the build's extra host")
+		}
+	}
+}
