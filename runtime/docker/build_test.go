@@ -566,12 +566,12 @@ func TestBuildImageSendsTheContextOwnedByRoot(t *testing.T) {
 }
 
 func TestBuildImagePassesExtraHostsShmSizeAndNetwork(t *testing.T) {
-	b := newBuildFixture(t)
-	dir := writeContext(t, map[string]string{
-		"Dockerfile": "FROM " + b.image + "\nRUN grep -E '^10.1.2.3\\s+db$' /etc/hosts > /hosts && df -k /dev/shm | tail -n 1 > /shm && grep -c : /proc/net/dev > /ifaces\n",
-	})
 	// With shm_size, an engine whose BuildKit ignores it builds with its classic builder.
 	for _, shm := range []int64{0, 32 << 20} {
+		b := newBuildFixture(t)
+		dir := writeContext(t, map[string]string{
+			"Dockerfile": "FROM " + b.image + "\nRUN grep -E '^10.1.2.3\\s+db$' /etc/hosts > /hosts && df -k /dev/shm | tail -n 1 > /shm && grep -c : /proc/net/dev > /ifaces\n",
+		})
 		tag := "comptest/knobs:" + randomSuffix(t)
 		b.mustBuild(runtime.BuildSpec{Context: dir, Tags: []string{tag}, ExtraHosts: []string{"db:10.1.2.3"}, ShmSize: shm, Network: "none"})
 		got := b.output(tag, "cat /hosts; awk '{print $2}' /shm; cat /ifaces")
