@@ -573,7 +573,8 @@ func TestBuildImagePassesExtraHostsShmSizeAndNetwork(t *testing.T) {
 			"Dockerfile": "FROM " + b.image + "\nRUN grep -E '^10.1.2.3\\s+db$' /etc/hosts > /hosts && df -k /dev/shm | tail -n 1 > /shm && grep -c : /proc/net/dev > /ifaces\n",
 		})
 		tag := "comptest/knobs:" + randomSuffix(t)
-		b.mustBuild(runtime.BuildSpec{Context: dir, Tags: []string{tag}, ExtraHosts: []string{"db:10.1.2.3"}, ShmSize: shm, Network: "none"})
+		// NoCache: the RUN sees the settings, and no cache key of the classic builder does.
+		b.mustBuild(runtime.BuildSpec{Context: dir, Tags: []string{tag}, ExtraHosts: []string{"db:10.1.2.3"}, ShmSize: shm, Network: "none", NoCache: true})
 		got := b.output(tag, "cat /hosts; awk '{print $2}' /shm; cat /ifaces")
 		wantShm := "65536"
 		if shm > 0 {
