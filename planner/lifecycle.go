@@ -330,14 +330,18 @@ type BuildOptions struct {
 }
 
 // Build plans `build`: the image of every service of p with a build: section, side by side.
-func Build(p *project.Project, opts BuildOptions) *Plan {
+// A build: section a builder cannot be given (a build secret without a source) is an error.
+func Build(p *project.Project, opts BuildOptions) (*Plan, error) {
 	plan := &Plan{}
 	for _, name := range p.ServiceNames() {
 		s := p.Services[name]
 		if s.Build == nil {
 			continue
 		}
-		spec := project.BuildSpec(s)
+		spec, err := p.BuildSpec(s)
+		if err != nil {
+			return nil, err
+		}
 		spec.NoCache = spec.NoCache || opts.NoCache
 		spec.Pull = spec.Pull || opts.Pull
 		for k, v := range opts.Args {
@@ -348,5 +352,8 @@ func Build(p *project.Project, opts BuildOptions) *Plan {
 		}
 		plan.add(&Step{Action: BuildImage, Kind: KindImage, Name: s.Image, Service: name, Build: &spec})
 	}
-	return plan
+	if err := orderBuilds(p, plan); err != nil {
+		return nil, err
+	}
+	return plan, nil
 }

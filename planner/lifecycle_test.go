@@ -188,9 +188,45 @@ services:
 func TestBuildBuildsEveryServiceWithABuildSection(t *testing.T) {
 	p := load(t, "services:\n  app: {build: .}\n  db: {image: busybox}\n")
 	v := "1"
-	plan := Build(p, BuildOptions{NoCache: true, Args: map[string]*string{"V": &v}})
+	plan, err := Build(p, BuildOptions{NoCache: true, Args: map[string]*string{"V": &v}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	st := plan.Find(KindImage, "demo-app", BuildImage)
 	if len(plan.Steps) != 1 || st == nil || !st.Build.NoCache || *st.Build.Args["V"] != "1" {
 		t.Errorf("plan:\n%s", plan)
+	}
+}
+
+func TestBuildWaitsForTheServicesItsContextsName(t *testing.T) {
+	p := load(t, `
+services:
+  base: {build: ./base}
+  app:
+    build:
+      context: .
+      additional_contexts: {base: "service:base"}
+`)
+	plan, err := Build(p, BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, base := plan.Find(KindImage, "demo-app", BuildImage), plan.Find(KindImage, "demo-base", BuildImage)
+	if app == nil || base == nil || !slices.Contains(app.After, base.ID) {
+		t.Fatalf("plan:\n%s\napp's build does not wait for base's", plan)
+	}
+	if got := app.Build.Contexts["base"]; got != "docker-image://demo-base" {
+		t.Errorf("the context service:base is %q, want base's image", got)
+	}
+
+	cycle := load(t, `
+services:
+  a:
+    build: {context: ., additional_contexts: {b: "service:b"}}
+  b:
+    build: {context: ., additional_contexts: {a: "service:a"}}
+`)
+	if _, err := Build(cycle, BuildOptions{}); err == nil || !strings.Contains(err.Error(), "each need the other's image") {
+		t.Errorf("two builds that need each other = %v, want an error", err)
 	}
 }

@@ -152,7 +152,10 @@ func planImages(p *project.Project, obs Observed, opts UpOptions, plan *Plan) er
 				return fmt.Errorf("service %q: image %s is not built and --no-build was given: build it with `comp build %s`", name, s.Image, name)
 			case opts.NoBuild || !build:
 			default:
-				spec := project.BuildSpec(s)
+				spec, err := p.BuildSpec(s)
+				if err != nil {
+					return err
+				}
 				reason := "not built yet"
 				if present {
 					reason = "--build"
@@ -175,7 +178,7 @@ func planImages(p *project.Project, obs Observed, opts UpOptions, plan *Plan) er
 			}
 		}
 	}
-	return nil
+	return orderBuilds(p, plan)
 }
 
 func planNetworks(p *project.Project, obs Observed, plan *Plan) error {
@@ -560,4 +563,54 @@ func unique(list []string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// orderBuilds makes each build wait for the images its additional contexts name with
+// service:NAME (that service's build or pull), and refuses builds that wait for each other.
+func orderBuilds(p *project.Project, plan *Plan) error {
+	for _, st := range plan.Steps {
+		if st.Action != BuildImage {
+			continue
+		}
+		for _, dep := range project.ContextServices(p.Services[st.Service]) {
+			for _, action := range []Action{BuildImage, PullImage} {
+				if d := plan.Find(KindImage, p.Services[dep].Image, action); d != nil && d != st {
+					st.After = append(st.After, d.ID)
+				}
+			}
+		}
+	}
+	// A cycle would wait forever: find one among the builds.
+	const (
+		visiting = 1
+		done     = 2
+	)
+	marks := map[string]int{}
+	var visit func(st *Step) error
+	visit = func(st *Step) error {
+		switch marks[st.ID] {
+		case done:
+			return nil
+		case visiting:
+			return fmt.Errorf("service %q: build.additional_contexts: its build and another's each need the other's image (service:NAME)", st.Service)
+		}
+		marks[st.ID] = visiting
+		for _, id := range st.After {
+			if d := plan.Step(id); d != nil && d.Action == BuildImage {
+				if err := visit(d); err != nil {
+					return err
+				}
+			}
+		}
+		marks[st.ID] = done
+		return nil
+	}
+	for _, st := range plan.Steps {
+		if st.Action == BuildImage {
+			if err := visit(st); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -146,6 +146,9 @@ func Prepare(ctx context.Context, rt Engine, p *project.Project, opts Options, d
 	if err := Preflight(ctx, first, rt); err != nil {
 		return nil, err
 	}
+	if err := CheckBuilds(images, rt); err != nil {
+		return nil, err
+	}
 	if _, err := Apply(ctx, images, rt, opts); err != nil {
 		return nil, err
 	}

@@ -22,9 +22,26 @@ func Preflight(ctx context.Context, plan *planner.Plan, rt Engine) error {
 	return CheckReferences(ctx, plan, rt)
 }
 
-// CheckSupported asks rt about every container and network plan would create, so that one it
-// cannot make stops `up` before anything is created rather than half-way.
+// CheckBuilds asks rt about every image plan builds, so that a build its builder cannot do
+// stops before any image is built.
+func CheckBuilds(plan *planner.Plan, rt runtime.SpecChecker) error {
+	for _, st := range plan.Steps {
+		if st.Build != nil && st.Action == planner.BuildImage {
+			if err := rt.CheckBuildSpec(*st.Build); err != nil {
+				return fmt.Errorf("service %q: %w", st.Service, err)
+			}
+		}
+	}
+	return nil
+}
+
+// CheckSupported asks rt about every image plan builds (CheckBuilds), and every container and
+// network it would create, so that one it cannot make stops `up` before anything is created
+// rather than half-way.
 func CheckSupported(plan *planner.Plan, rt runtime.SpecChecker) error {
+	if err := CheckBuilds(plan, rt); err != nil {
+		return err
+	}
 	for _, st := range plan.Steps {
 		switch {
 		case st.NetworkSpec != nil && st.Action == planner.CreateNetwork:

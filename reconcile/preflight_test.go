@@ -28,6 +28,8 @@ func (checker) CheckNetworkSpec(spec runtime.NetworkSpec) error {
 	return nil
 }
 
+func (checker) CheckBuildSpec(spec runtime.BuildSpec) error { return nil }
+
 func TestCheckSupportedAsksAboutWhatThePlanCreates(t *testing.T) {
 	plan := func(steps ...*planner.Step) *planner.Plan { return &planner.Plan{Steps: steps} }
 	bridge := runtime.Namespace{Mode: "bridge"}
@@ -50,6 +52,31 @@ func TestCheckSupportedAsksAboutWhatThePlanCreates(t *testing.T) {
 		if err := CheckSupported(tc.plan, checker{}); !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
 			t.Errorf("%s: %v, want %v", tc.what, err, tc.want)
 		}
+	}
+}
+
+// buildChecker builds nothing with build secrets.
+type buildChecker struct{ checker }
+
+func (buildChecker) CheckBuildSpec(spec runtime.BuildSpec) error {
+	if len(spec.Secrets) > 0 {
+		return runtime.ErrNotImplemented
+	}
+	return nil
+}
+
+func TestCheckSupportedAsksAboutTheBuilds(t *testing.T) {
+	secret := &planner.Step{Action: planner.BuildImage, Service: "app", Build: &runtime.BuildSpec{Secrets: []runtime.BuildSecret{{ID: "x"}}}}
+	plain := &planner.Step{Action: planner.BuildImage, Service: "web", Build: &runtime.BuildSpec{}}
+	plan := &planner.Plan{Steps: []*planner.Step{plain, secret}}
+	if err := CheckSupported(plan, buildChecker{}); !errors.Is(err, runtime.ErrNotImplemented) || !strings.Contains(err.Error(), `service "app"`) {
+		t.Errorf("a build with secrets = %v, want ErrNotImplemented naming service app", err)
+	}
+	if err := CheckBuilds(plan, checker{}); err != nil {
+		t.Errorf("a runtime whose builder can do it all: %v", err)
+	}
+	if err := CheckBuilds(&planner.Plan{Steps: []*planner.Step{plain}}, buildChecker{}); err != nil {
+		t.Errorf("a build the runtime can do = %v", err)
 	}
 }
 

@@ -141,11 +141,15 @@ type ImageRuntime interface {
 }
 
 // SpecChecker is how a runtime that supports only part of what a compose file can ask for says
-// so. comp asks about every container and network a plan would create before it creates
-// anything, so that an unsupported one stops `up` before anything changes.
+// so. comp asks about every image a plan would build and every container and network it would
+// create before it builds or creates anything, so that an unsupported one stops `up` before
+// anything changes. CheckBuildSpec says that the runtime's builder cannot honour part of a
+// build (a build: key, a Dockerfile feature) with an error classified ErrNotImplemented that
+// names it.
 type SpecChecker interface {
 	CheckContainerSpec(spec ContainerSpec) error
 	CheckNetworkSpec(spec NetworkSpec) error
+	CheckBuildSpec(spec BuildSpec) error
 }
 
 // BuildSpec is a compose service's build: section, paths resolved.
@@ -165,6 +169,47 @@ type BuildSpec struct {
 	NoCache bool
 	// Pull pulls the base images even when present.
 	Pull bool
+
+	// The rest of a compose build: section (issue 13). A builder that cannot honour one of
+	// these when it is set refuses the build before it starts, naming the key.
+
+	// Secrets are what RUN --mount=type=secret,id=ID reads (build.secrets).
+	Secrets []BuildSecret
+	// Contexts are the named contexts (build.additional_contexts): name to a folder (absolute),
+	// "docker-image://REF" (service:NAME becomes its image's), or a URL form as written.
+	Contexts map[string]string
+	// SSH are the build.ssh entries, "ID" or "ID=PATH".
+	SSH []string
+	// ExtraHosts are "NAME:IP" lines added to the /etc/hosts that RUN sees.
+	ExtraHosts []string
+	// Network is RUN's network ("", "default", "host", "none" or a network name).
+	Network string
+	// ShmSize sizes RUN's /dev/shm, in bytes (0: the default).
+	ShmSize int64
+	// Ulimits are RUN's resource limits.
+	Ulimits []Ulimit
+	// Platforms are the platforms to build for ("linux/amd64"); empty is the host's.
+	Platforms []string
+	// Privileged is build.privileged: the build may run RUN --security=insecure.
+	Privileged bool
+	// Entitlements are build.entitlements ("network.host", "security.insecure").
+	Entitlements []string
+	// Provenance and SBOM are the attestations asked for ("" when not).
+	Provenance, SBOM string
+	// CacheFrom and CacheTo are external cache sources and destinations.
+	CacheFrom, CacheTo []string
+	// NoCacheFilter names the stages built without the cache.
+	NoCacheFilter []string
+	// Isolation is the container isolation technology ("" or "default" on Linux).
+	Isolation string
+}
+
+// BuildSecret is one secret of a build, under the ID that RUN --mount=type=secret names.
+type BuildSecret struct {
+	ID string
+	// File is the file that holds it; when "", Value does.
+	File  string
+	Value []byte `json:"-"`
 }
 
 // BuildProgress is one line of a build's output.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/comp-dev/comp/planner"
 	"github.com/comp-dev/comp/project"
+	"github.com/comp-dev/comp/reconcile"
 )
 
 type buildOptions struct {
@@ -52,7 +53,10 @@ func runBuild(ctx context.Context, g *globalOptions, o *buildOptions, services [
 		}
 		args[k] = &v
 	}
-	plan := planner.Build(p, planner.BuildOptions{NoCache: o.noCache, Pull: o.pull, Args: args})
+	plan, err := planner.Build(p, planner.BuildOptions{NoCache: o.noCache, Pull: o.pull, Args: args})
+	if err != nil {
+		return err
+	}
 	if plan.Empty() {
 		fmt.Fprintln(g.streams.Err, "No service to build: none has a build: section")
 		return nil
@@ -66,5 +70,9 @@ func runBuild(ctx context.Context, g *globalOptions, o *buildOptions, services [
 		return err
 	}
 	defer rt.Close()
+	// A build the runtime's builder cannot do stops before any other is started.
+	if err := reconcile.CheckBuilds(plan, rt); err != nil {
+		return err
+	}
 	return g.apply(ctx, rt, plan, "Building")
 }

@@ -257,6 +257,9 @@ func (f *Runtime) CheckContainerSpec(spec runtime.ContainerSpec) error {
 // CheckNetworkSpec accepts every network.
 func (f *Runtime) CheckNetworkSpec(runtime.NetworkSpec) error { return nil }
 
+// CheckBuildSpec accepts every build.
+func (f *Runtime) CheckBuildSpec(runtime.BuildSpec) error { return nil }
+
 // ListContainers lists the containers opts selects, as the engines do.
 func (f *Runtime) ListContainers(_ context.Context, opts runtime.ListOptions) ([]runtime.Container, error) {
 	f.mu.Lock()

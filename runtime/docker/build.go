@@ -19,15 +19,19 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/pkg/jsonmessage"
+	"github.com/docker/go-units"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 
 	"github.com/comp-dev/comp/runtime"
 	"github.com/comp-dev/comp/runtime/buildcontext"
 )
 
-// BuildImage builds spec with the engine's classic builder, tags the result with every one of
-// spec.Tags and returns the image ID. The context folder is sent without the files that
+// BuildImage builds spec with the engine's BuildKit (buildkit.go) or, on an engine without it
+// or with COMP_DOCKER_BUILDER=classic, its classic builder; it tags the result with every one
+// of spec.Tags and returns the image ID. What the builder lacks (CheckBuildSpec) is refused
+// before the context is sent. The context folder is sent without the files that
 // <Dockerfile>.dockerignore, else the folder's .dockerignore, excludes (the Dockerfile and
 // .dockerignore are always sent). A Dockerfile that does not parse or a failing instruction
 // gives runtime.ErrInvalidArgument naming the Dockerfile's line; a URL context gives
@@ -48,9 +52,24 @@ func (r *Runtime) BuildImage(ctx context.Context, spec runtime.BuildSpec, progre
 var errBuildEnded = errors.New("build ended")
 
 func (r *Runtime) buildImage(ctx context.Context, spec runtime.BuildSpec, progress func(runtime.BuildProgress)) (string, error) {
+	buildKit, err := r.chooseBuilder(spec)
+	if err != nil {
+		return "", err
+	}
+	if buildKit {
+		return r.buildWithBuildKit(ctx, spec, progress)
+	}
 	bc, err := newBuildContext(spec)
 	if err != nil {
 		return "", err
+	}
+	var ulimits []*units.Ulimit
+	for _, u := range spec.Ulimits {
+		ulimits = append(ulimits, &units.Ulimit{Name: u.Name, Soft: u.Soft, Hard: u.Hard})
+	}
+	platform := ""
+	if len(spec.Platforms) == 1 {
+		platform = spec.Platforms[0]
 	}
 
 	pr, pw := io.Pipe()
@@ -71,6 +90,14 @@ func (r *Runtime) buildImage(ctx context.Context, spec runtime.BuildSpec, progre
 		PullParent:  spec.Pull,
 		Remove:      true,
 		ForceRemove: true,
+
+		ExtraHosts:  spec.ExtraHosts,
+		NetworkMode: spec.Network,
+		ShmSize:     spec.ShmSize,
+		Ulimits:     ulimits,
+		Platform:    platform,
+		CacheFrom:   spec.CacheFrom,
+		Isolation:   container.Isolation(spec.Isolation),
 	})
 	var id string
 	if err == nil {

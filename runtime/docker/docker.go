@@ -25,6 +25,11 @@ type Runtime struct {
 	factsOnce sync.Once
 	facts     engineFacts
 	factsErr  error
+
+	// apiVersion is the API version negotiated with the engine; buildKit says that builds go
+	// through the engine's BuildKit (see useBuildKit), else its classic builder.
+	apiVersion string
+	buildKit   bool
 }
 
 var _ runtime.Runtime = (*Runtime)(nil)
@@ -44,7 +49,8 @@ func New(ctx context.Context) (*Runtime, error) {
 	}
 	// Settle the API version now: CreateContainer shapes its request by it.
 	cli.NegotiateAPIVersionPing(ping)
-	return &Runtime{cli: cli}, nil
+	api := cli.ClientVersion()
+	return &Runtime{cli: cli, apiVersion: api, buildKit: useBuildKit(api, ping.OSType)}, nil
 }
 
 // Name returns "docker".
@@ -81,6 +87,10 @@ func (r *Runtime) Info(ctx context.Context) (runtime.Info, error) {
 	}
 	if sys.CgroupVersion != "" {
 		info.Features = append(info.Features, "cgroupv"+sys.CgroupVersion)
+	}
+	if r.buildKit {
+		// Builds have RUN --mount and build secrets (see buildkit.go).
+		info.Features = append(info.Features, "build-mounts")
 	}
 	sort.Strings(info.Features)
 	return info, nil

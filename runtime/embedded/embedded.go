@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/comp-dev/comp/runtime"
+	"github.com/comp-dev/comp/runtime/embedded/build"
 	"github.com/comp-dev/comp/runtime/embedded/container"
 	"github.com/comp-dev/comp/runtime/embedded/core"
 	"github.com/comp-dev/comp/runtime/embedded/fifo"
@@ -84,6 +85,8 @@ func (r *Runtime) Info(ctx context.Context) (runtime.Info, error) {
 	} else {
 		info.Features = append(info.Features, "no lean core (built without go run ./internal/buildcomp)")
 	}
+	// The builder's Dockerfile features beyond the classic builder's.
+	info.Features = append(info.Features, build.Features)
 
 	return info, nil
 }

@@ -45,6 +45,8 @@ type Builder struct {
 	// Dir holds the running builds' scratch folders. Keep its path short: the overlay options
 	// of a RUN name every layer folder and must fit in a page.
 	Dir string
+	// CacheDir holds the folders of RUN --mount=type=cache, kept from one build to the next.
+	CacheDir string
 }
 
 // Build builds spec and tags the result with spec.Tags; it returns the image ID. progress (may
@@ -66,6 +68,10 @@ func (b *Builder) Build(ctx context.Context, spec runtime.BuildSpec, progress fu
 		return "", runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("build: context %s is not a folder", spec.Context))
 	}
 	spec.Context = contextDir
+	opts, err := checkSpec(spec)
+	if err != nil {
+		return "", err
+	}
 	df, err := readDockerfile(spec)
 	if err != nil {
 		return "", err
@@ -100,6 +106,7 @@ func (b *Builder) Build(ctx context.Context, spec runtime.BuildSpec, progress fu
 	bd := &build{
 		Builder:   b,
 		spec:      spec,
+		opts:      opts,
 		df:        df,
 		context:   &contextFS{dir: contextDir, ignore: ignore},
 		buildArgs: buildArgs,
@@ -147,6 +154,7 @@ func (b *Builder) Build(ctx context.Context, spec runtime.BuildSpec, progress fu
 type build struct {
 	*Builder
 	spec      runtime.BuildSpec
+	opts      *options
 	df        *dockerfile
 	context   *contextFS
 	buildArgs map[string]string

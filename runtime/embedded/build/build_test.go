@@ -391,7 +391,7 @@ func TestWhatTheBuilderCannotDoNamesTheLine(t *testing.T) {
 	}{
 		{"unknown instruction", "FROM busybox\nFETCH x\n", "dockerfile_inline:2: unknown instruction: FETCH", runtime.ErrInvalidArgument},
 		{"ADD of a URL", "FROM busybox\nENV A=1\nADD https://example.com/x.tgz /x\n", "dockerfile_inline:3: ADD https://example.com/x.tgz", runtime.ErrNotImplemented},
-		{"RUN --mount", "FROM busybox\nRUN --mount=type=cache,target=/c true\n", "dockerfile_inline:2: RUN --mount is not supported", runtime.ErrNotImplemented},
+		{"RUN --mount=type=ssh,required", "FROM busybox\nRUN --mount=type=ssh,required true\n", "dockerfile_inline:2: RUN --mount=type=ssh,id=default: the build forwards no SSH agent", runtime.ErrInvalidArgument},
 		{"missing source", "FROM busybox\n\nCOPY nothing.txt /\n", "dockerfile_inline:3: COPY nothing.txt /: nothing.txt: not found", runtime.ErrInvalidArgument},
 		{"unknown target", "FROM busybox AS a\n", "target stage \"b\" could not be found", runtime.ErrInvalidArgument},
 		{"no FROM", "RUN true\n", "dockerfile_inline:1:", runtime.ErrInvalidArgument},

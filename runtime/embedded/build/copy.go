@@ -27,25 +27,29 @@ type copyOp struct {
 	from     string
 	chown    string
 	chmod    string
-	unpack   bool // ADD: extract local archives
+	unpack   bool     // ADD: extract local archives
+	excludes []string // --exclude patterns
+	parents  bool     // --parents: keep the sources' paths under dest
+	checksum string   // ADD --checksum of its one local file
+	// srcCtx, when set, is the folder the sources come from in place of the build context
+	// (FROM a named context).
+	srcCtx *contextFS
 }
 
+// copyStep runs a COPY. --link changes how BuildKit stores the layer, not what it holds: the
+// layer made here is the same, so it is taken as it is.
 func (bd *build) copyStep(ctx context.Context, st *state, c *instructions.CopyCommand, label string, loc []parser.Range) error {
-	if len(c.ExcludePatterns) > 0 {
-		return bd.df.unsupported(loc, "COPY --exclude is not supported by the embedded builder")
-	}
-	if c.Parents {
-		return bd.df.unsupported(loc, "COPY --parents is not supported by the embedded builder")
-	}
 	for _, s := range c.SourcePaths {
 		if isRemote(s) {
 			return bd.df.invalid(loc, "COPY %s: a URL cannot be a COPY source (ADD can fetch one, COPY cannot)", s)
 		}
 	}
 	return bd.copyFiles(ctx, st, copyOp{name: "COPY", text: firstLine(c.String()), srcs: c.SourcePaths, contents: c.SourceContents,
-		dest: c.DestPath, from: c.From, chown: c.Chown, chmod: c.Chmod}, label, loc)
+		dest: c.DestPath, from: c.From, chown: c.Chown, chmod: c.Chmod, excludes: c.ExcludePatterns, parents: c.Parents}, label, loc)
 }
 
+// addStep runs an ADD of local sources; it downloads nothing (no network is assumed), so a URL
+// or git source is refused with what to do instead.
 func (bd *build) addStep(ctx context.Context, st *state, c *instructions.AddCommand, label string, loc []parser.Range) error {
 	for _, s := range c.SourcePaths {
 		if isRemote(s) {
@@ -53,16 +57,15 @@ func (bd *build) addStep(ctx context.Context, st *state, c *instructions.AddComm
 				"fetch the file into the build context, or in a RUN step", s)
 		}
 	}
-	switch {
-	case c.Checksum != "":
-		return bd.df.unsupported(loc, "ADD --checksum is not supported by the embedded builder")
-	case c.KeepGitDir != nil:
-		return bd.df.unsupported(loc, "ADD --keep-git-dir is not supported by the embedded builder")
-	case len(c.ExcludePatterns) > 0:
-		return bd.df.unsupported(loc, "ADD --exclude is not supported by the embedded builder")
+	if c.KeepGitDir != nil {
+		return bd.df.unsupported(loc, "ADD --keep-git-dir: the embedded builder adds no git sources")
+	}
+	if c.Checksum != "" && (len(c.SourcePaths) != 1 || len(c.SourceContents) > 0) {
+		return bd.df.invalid(loc, "ADD --checksum: checksum can't be specified for multiple sources")
 	}
 	return bd.copyFiles(ctx, st, copyOp{name: "ADD", text: firstLine(c.String()), srcs: c.SourcePaths, contents: c.SourceContents,
-		dest: c.DestPath, chown: c.Chown, chmod: c.Chmod, unpack: c.Unpack == nil || *c.Unpack}, label, loc)
+		dest: c.DestPath, chown: c.Chown, chmod: c.Chmod, unpack: c.Unpack == nil || *c.Unpack,
+		excludes: c.ExcludePatterns, checksum: c.Checksum}, label, loc)
 }
 
 // isRemote reports whether an ADD source names something to download.
@@ -100,29 +103,46 @@ func (bd *build) copyFiles(ctx context.Context, st *state, op copyOp, label stri
 		mode = &fm
 	}
 
+	exclude, err := excludeMatcher(op.excludes)
+	if err != nil {
+		return bd.df.invalid(loc, "%s --exclude: %v", op.name, err)
+	}
+
 	// Where the files come from, and what the key needs to know about them.
 	var (
 		srcs     []source
 		srcState *state // a stage or image copied from
 		inputs   []string
 	)
-	switch {
-	case op.from == "":
-		var err error
-		if srcs, err = resolveSources(bd.context.dir, bd.context, op.srcs); err != nil {
+	from := fromSource{dir: op.srcCtx}
+	if op.srcCtx == nil {
+		if from, err = bd.resolveFrom(ctx, op.from, label); err != nil {
+			return bd.df.At(loc, fmt.Errorf("%s: %w", op.text, err))
+		}
+	}
+	if from.dir != nil {
+		if srcs, err = copySources(from.dir.dir, from.dir, op, exclude); err != nil {
 			return bd.sourceError(op, loc, err)
+		}
+		if op.checksum != "" {
+			if err := verifyChecksum(srcs, op.checksum); err != nil {
+				return bd.df.invalid(loc, "%s: %v", op.text, err)
+			}
 		}
 		digest, err := digestSources(srcs)
 		if err != nil {
 			return bd.df.At(loc, fmt.Errorf("%s: %w", op.text, err))
 		}
 		inputs = append(inputs, digest)
-	default:
-		var err error
-		if srcState, err = bd.fromState(ctx, op.from, label); err != nil {
-			return bd.df.At(loc, fmt.Errorf("%s: %w", op.text, err))
+	} else {
+		if op.checksum != "" {
+			return bd.df.invalid(loc, "%s: --checksum needs a file of the build context", op.text)
 		}
+		srcState = from.state
 		inputs = append(inputs, "from "+srcState.digest())
+	}
+	if len(op.excludes) > 0 || op.parents {
+		inputs = append(inputs, fmt.Sprintf("exclude %q parents %v", op.excludes, op.parents))
 	}
 	for _, c := range op.contents {
 		inputs = append(inputs, fmt.Sprintf("heredoc %q %x", c.Path, sha256.Sum256([]byte(c.Data))))
@@ -142,7 +162,7 @@ func (bd *build) copyFiles(ctx context.Context, st *state, op copyOp, label stri
 				return err
 			}
 			defer unmountOverlay(srcDir)
-			if srcs, err = resolveSources(srcRoot, nil, op.srcs); err != nil {
+			if srcs, err = copySources(srcRoot, nil, op, exclude); err != nil {
 				return bd.sourceError(op, loc, err)
 			}
 		}
@@ -165,7 +185,7 @@ func (bd *build) copyFiles(ctx context.Context, st *state, op copyOp, label stri
 // is a folder (it ends with "/", exists as one, or there are several sources), else as dest.
 // ADD extracts local archives into dest.
 func (bd *build) place(cp *copier, op copyOp, srcs []source, dest string) error {
-	destDir := strings.HasSuffix(dest, "/") || len(srcs)+len(op.contents) > 1
+	destDir := strings.HasSuffix(dest, "/") || len(srcs)+len(op.contents) > 1 || op.parents
 	for _, p := range op.srcs {
 		destDir = destDir || strings.ContainsAny(p, "*?[")
 	}
@@ -179,6 +199,19 @@ func (bd *build) place(cp *copier, op copyOp, srcs []source, dest string) error 
 	}
 	for _, s := range srcs {
 		switch {
+		case op.parents:
+			// The source's path (after a "/./" pivot) is kept under dest.
+			target := path.Join(dest, s.keep)
+			if s.info.IsDir() {
+				if err := cp.mkdirAll(target); err != nil {
+					return err
+				}
+			} else if err := cp.mkdirAll(path.Dir(target)); err != nil {
+				return err
+			}
+			if err := cp.copyTree(s, target); err != nil {
+				return err
+			}
 		case s.info.IsDir():
 			if err := cp.mkdirAll(dest); err != nil {
 				return err
@@ -233,26 +266,6 @@ func (bd *build) sourceError(op copyOp, loc []parser.Range, err error) error {
 		return bd.df.invalid(loc, "%s: %v in %s", op.text, err, where)
 	}
 	return bd.df.At(loc, fmt.Errorf("%s: %w", op.text, err))
-}
-
-// fromState is the state a COPY --from names: a stage (by name or index) or an image.
-func (bd *build) fromState(ctx context.Context, from, label string) (*state, error) {
-	if j := bd.df.stageRef(from, true); j >= 0 {
-		st, ok := bd.stages[j]
-		if !ok {
-			return nil, fmt.Errorf("stage %s is not built", from)
-		}
-		return st, nil
-	}
-	img, err := bd.image(ctx, from, label)
-	if err != nil {
-		return nil, err
-	}
-	st := &state{config: img.Config, args: &vars{}}
-	for k := range img.Layers {
-		st.layers = append(st.layers, layer{diffID: img.DiffIDs[k], dir: img.Layers[k]})
-	}
-	return st, nil
 }
 
 // workdirStep sets the working directory and creates it (owned by USER, when set) if missing.

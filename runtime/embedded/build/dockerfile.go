@@ -30,13 +30,54 @@ func readDockerfile(spec runtime.BuildSpec) (*dockerfile, error) {
 		return nil, err
 	}
 	df := &dockerfile{Dockerfile: src, lex: shell.NewLex(src.Parsed.EscapeToken)}
+	parents, err := takeParentsFlags(src.Parsed.AST)
+	if err != nil {
+		return nil, runtime.Classify(runtime.ErrInvalidArgument, df.Locate(err))
+	}
 	if df.stages, df.metaArgs, err = instructions.Parse(src.Parsed.AST, nil); err != nil {
 		return nil, runtime.Classify(runtime.ErrInvalidArgument, df.Locate(err))
+	}
+	for _, st := range df.stages {
+		for _, c := range st.Commands {
+			if cp, ok := c.(*instructions.CopyCommand); ok && len(cp.Location()) > 0 && parents[cp.Location()[0].Start.Line] {
+				cp.Parents = true
+			}
+		}
 	}
 	if len(df.stages) == 0 {
 		return nil, runtime.Classify(runtime.ErrInvalidArgument, fmt.Errorf("%s: no FROM instruction", df.Name))
 	}
 	return df, nil
+}
+
+// takeParentsFlags removes COPY --parents from the parsed instructions and returns the lines
+// of the COPYs that had it: BuildKit's instruction parser knows the flag only when built with
+// its dfparents tag, and the builder honours it itself.
+func takeParentsFlags(ast *parser.Node) (map[int]bool, error) {
+	lines := map[int]bool{}
+	for _, node := range ast.Children {
+		if !strings.EqualFold(node.Value, "copy") {
+			continue
+		}
+		kept := node.Flags[:0:0]
+		for _, f := range node.Flags {
+			name, value, hasValue := strings.Cut(strings.TrimPrefix(f, "--"), "=")
+			if name != "parents" {
+				kept = append(kept, f)
+				continue
+			}
+			on := true
+			if hasValue {
+				var err error
+				if on, err = strconv.ParseBool(value); err != nil {
+					return nil, parser.WithLocation(fmt.Errorf("COPY --parents=%s: want true or false", value), node.Location())
+				}
+			}
+			lines[node.StartLine] = on
+		}
+		node.Flags = kept
+	}
+	return lines, nil
 }
 
 // unsupported is the error of what the builder cannot do, at loc.
@@ -174,10 +215,23 @@ func (df *dockerfile) plan(target int, global *vars) (order []int, bases []strin
 			deps = append(deps, j)
 		}
 		for _, c := range df.stages[i].Commands {
-			if cp, ok := c.(*instructions.CopyCommand); ok && cp.From != "" {
-				j := df.stageRef(cp.From, true)
+			var froms []string
+			switch c := c.(type) {
+			case *instructions.CopyCommand:
+				froms = append(froms, c.From)
+			case *instructions.RunCommand:
+				// Before expansion, BuildKit's parser reads from= alone (it takes no variable).
+				for _, m := range instructions.GetMounts(c) {
+					froms = append(froms, m.From)
+				}
+			}
+			for _, from := range froms {
+				if from == "" {
+					continue
+				}
+				j := df.stageRef(from, true)
 				if j == i {
-					return df.invalid(cp.Location(), "COPY --from=%s: a stage cannot copy from itself", cp.From)
+					return df.invalid(c.Location(), "%s --from=%s: a stage cannot use itself", strings.ToUpper(c.Name()), from)
 				}
 				if j >= 0 {
 					deps = append(deps, j)

@@ -68,7 +68,8 @@ func newFixture(t *testing.T) *fixture {
 	if _, err := images.Put(context.Background(), busybox, []string{"busybox:latest"}); err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{Builder: &Builder{Images: images, Containers: mgr, Dir: filepath.Join(root, "b")}, root: root, state: state}
+	f := &fixture{Builder: &Builder{Images: images, Containers: mgr, Dir: filepath.Join(root, "b"),
+		CacheDir: filepath.Join(root, "cache")}, root: root, state: state}
 	t.Cleanup(func() { f.checkClean(t) })
 	return f
 }

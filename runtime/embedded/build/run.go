@@ -25,20 +25,27 @@ import (
 // runStep runs a RUN instruction in a container on the stage's root and keeps what it changed
 // as a layer.
 func (bd *build) runStep(ctx context.Context, st *state, c *instructions.RunCommand, label string, loc []parser.Range) error {
-	network := "host"
+	network := bd.opts.network
 	for _, flag := range c.FlagsUsed {
 		switch flag {
 		case "network":
 			switch mode := instructions.GetNetwork(c); mode {
-			case instructions.NetworkDefault, instructions.NetworkHost:
+			case instructions.NetworkDefault:
+			case instructions.NetworkHost:
+				network = "host"
 			case instructions.NetworkNone:
 				network = ""
 			default:
 				return bd.df.unsupported(loc, "RUN --network=%s is not supported", mode)
 			}
+		case "mount":
 		default:
 			return bd.df.unsupported(loc, "RUN --%s is not supported by the embedded builder", flag)
 		}
+	}
+	mounts, err := bd.planMounts(ctx, st, c, label, loc)
+	if err != nil {
+		return err
 	}
 	args, script, err := runArgs(st, c)
 	if err != nil {
@@ -48,7 +55,16 @@ func (bd *build) runStep(ctx context.Context, st *state, c *instructions.RunComm
 	if err != nil {
 		return bd.df.invalid(loc, "RUN: %v", err)
 	}
-	key := st.key("RUN", append([]string{network, script, proc.User, proc.Cwd}, append(slices.Clone(proc.Args), proc.Env...)...)...)
+	inputs := append([]string{network, script, proc.User, proc.Cwd}, append(slices.Clone(proc.Args), proc.Env...)...)
+	// What the mounts show is part of the key (a bind mount's content, a secret's presence),
+	// and so are the extra hosts; a cache mount's content and a secret's value are not.
+	for _, m := range mounts {
+		inputs = append(inputs, "mount "+m.key)
+	}
+	for _, h := range bd.spec.ExtraHosts {
+		inputs = append(inputs, "host "+h)
+	}
+	key := st.key("RUN", inputs...)
 	if bd.cached(st, key, label) {
 		return nil
 	}
@@ -60,8 +76,16 @@ func (bd *build) runStep(ctx context.Context, st *state, c *instructions.RunComm
 		}
 	}
 	return bd.change(ctx, st, key, func(rootfs string) error {
+		setup := &runSetup{}
+		defer setup.release()
+		if err := bd.setupMounts(filepath.Dir(rootfs), mounts, setup); err != nil {
+			return bd.df.At(loc, err)
+		}
+		// Secrets given as environment variables reach the command, never the key.
+		proc := proc
+		proc.Env = append(slices.Clone(proc.Env), setup.env...)
 		out := &lineWriter{step: label, progress: bd.progress}
-		code, err := bd.runContainer(ctx, rootfs, proc, network, script, out)
+		code, err := bd.runContainer(ctx, rootfs, proc, network, script, setup, out)
 		if err != nil {
 			return bd.df.At(loc, fmt.Errorf("%s: %w", firstLine(c.String()), err))
 		}
@@ -129,36 +153,34 @@ func runArgs(st *state, c *instructions.RunCommand) (args []string, script strin
 	return args, "", nil
 }
 
-// mountTargets are the paths a container start creates in the rootfs when they are missing;
-// the layer must not keep them. Deepest first.
+// mountTargets are the paths every container start mounts on, created in the rootfs when
+// they are missing; the layer must not keep them.
 var mountTargets = []string{"/etc/resolv.conf", "/etc/hosts", "/etc", "/proc", "/sys", "/dev"}
 
 // runContainer runs proc in a container on rootfs and returns its exit code. Its output goes
-// to out. script, when set, is mounted as the file the command names.
-func (bd *build) runContainer(ctx context.Context, rootfs string, proc container.Process, network, script string, out *lineWriter) (int, error) {
-	missing := map[string]bool{}
-	for _, p := range mountTargets {
-		if _, err := os.Lstat(filepath.Join(rootfs, p)); errors.Is(err, os.ErrNotExist) {
-			missing[p] = true
-		}
-	}
+// to out. script, when set, is mounted as the file the command names; setup adds the RUN's
+// own mounts.
+func (bd *build) runContainer(ctx context.Context, rootfs string, proc container.Process, network, script string, setup *runSetup, out *lineWriter) (int, error) {
+	stepDir := filepath.Dir(rootfs)
 	var mounts []container.Mount
 	if network == "host" {
 		for _, f := range []string{"/etc/resolv.conf", "/etc/hosts"} {
+			if f == "/etc/hosts" && len(bd.spec.ExtraHosts) > 0 {
+				continue // written below
+			}
 			if src, err := filepath.EvalSymlinks(f); err == nil {
 				mounts = append(mounts, container.Mount{Source: src, Target: f, ReadOnly: true})
 			}
 		}
 	}
-	// What the start created to mount on goes, unless the command put something in it.
-	defer func() {
-		for _, p := range mountTargets {
-			if missing[p] {
-				_ = os.Remove(filepath.Join(rootfs, p))
-			}
+	if len(bd.spec.ExtraHosts) > 0 {
+		hosts, err := hostsFile(stepDir, network, bd.spec.ExtraHosts)
+		if err != nil {
+			return -1, err
 		}
-	}()
-	stepDir := filepath.Dir(rootfs)
+		mounts = append(mounts, container.Mount{Source: hosts, Target: "/etc/hosts", ReadOnly: true})
+	}
+	mounts = append(mounts, setup.mounts...)
 	if script != "" {
 		p := filepath.Join(stepDir, "script")
 		if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
@@ -166,6 +188,17 @@ func (bd *build) runContainer(ctx context.Context, rootfs string, proc container
 		}
 		mounts = append(mounts, container.Mount{Source: p, Target: proc.Args[0], ReadOnly: true})
 	}
+	// What the start creates to mount on goes after, unless the command put something in it:
+	// no layer keeps a mount point of its own.
+	targets := slices.Clone(mountTargets)
+	for _, m := range mounts {
+		targets = append(targets, m.Target)
+	}
+	for t := range setup.tmpfs {
+		targets = append(targets, t)
+	}
+	created := missingPaths(rootfs, targets)
+	defer removeCreated(rootfs, created)
 
 	buf := make([]byte, 6)
 	if _, err := rand.Read(buf); err != nil {
@@ -177,7 +210,9 @@ func (bd *build) runContainer(ctx context.Context, rootfs string, proc container
 		return -1, err
 	}
 	proc.Stdout, proc.Stderr = out, out
-	c, err := bd.Containers.Start(container.Config{ID: id, Rootfs: rootfs, Process: proc, Network: network, Mounts: mounts})
+	cfg := container.Config{ID: id, Rootfs: rootfs, Process: proc, Network: network, Mounts: mounts, Tmpfs: setup.tmpfs}
+	cfg.Resources.ShmSize = bd.spec.ShmSize
+	c, err := bd.Containers.Start(cfg)
 	if err != nil {
 		os.Remove(filepath.Join(stepDir, "container"))
 		if code, ok := container.ExitCode(err); ok {
@@ -211,6 +246,40 @@ func (bd *build) runContainer(ctx context.Context, rootfs string, proc container
 		return -1, ctx.Err()
 	}
 	return code, nil
+}
+
+// missingPaths lists the paths of the rootfs that mounting on targets would create: each
+// target and its missing parents, deepest first.
+func missingPaths(rootfs string, targets []string) []string {
+	cp := &copier{root: rootfs}
+	seen := map[string]bool{}
+	var out []string
+	for _, t := range targets {
+		for p := path.Clean(t); p != "/" && !seen[p]; p = path.Dir(p) {
+			host, err := cp.resolve(p)
+			if err != nil {
+				break
+			}
+			if _, err := os.Lstat(host); !errors.Is(err, os.ErrNotExist) {
+				break
+			}
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b string) int { return strings.Count(b, "/") - strings.Count(a, "/") })
+	return out
+}
+
+// removeCreated removes what missingPaths listed, where it is empty: the command may have
+// written into a parent of a mount point, and that stays.
+func removeCreated(rootfs string, created []string) {
+	cp := &copier{root: rootfs}
+	for _, p := range created {
+		if host, err := cp.resolve(p); err == nil {
+			_ = os.Remove(host)
+		}
+	}
 }
 
 // lineWriter sends a RUN's output to progress one line at a time and keeps its last lines.

@@ -120,6 +120,12 @@ func (b *Builder) clean(dir string) {
 		}
 		_ = unmountOverlay(step)
 		_ = unmountOverlay(filepath.Join(step, "src"))
+		// A RUN's mounts: overlays of stages and images, and its secrets' tmpfs.
+		mnts, _ := os.ReadDir(filepath.Join(step, "mnt"))
+		for _, m := range mnts {
+			_ = unmountOverlay(filepath.Join(step, "mnt", m.Name()))
+		}
+		_ = unix.Unmount(filepath.Join(step, secretsDir), unix.MNT_DETACH)
 	}
 	_ = os.RemoveAll(dir)
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
+	"github.com/moby/patternmatcher"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/comp-dev/comp/runtime/buildcontext"
 )
@@ -41,6 +43,92 @@ type source struct {
 	// source outside the context.
 	rel string
 	ctx *contextFS
+	// exclude, when set, are COPY --exclude patterns, matched with paths relative to the
+	// source (a folder's content) or to the root (the source itself).
+	exclude *patternmatcher.PatternMatcher
+	// keep is the path COPY --parents keeps under the destination.
+	keep string
+}
+
+// excludeMatcher compiles COPY --exclude patterns; none gives nil.
+func excludeMatcher(patterns []string) (*patternmatcher.PatternMatcher, error) {
+	if len(patterns) == 0 {
+		return nil, nil
+	}
+	pm, err := patternmatcher.New(patterns)
+	if err == nil {
+		_, err = pm.MatchesOrParentMatches(".") // compile now, so that no walk fails later
+	}
+	return pm, err
+}
+
+// excludes reports whether the --exclude patterns leave out rel.
+func excludes(pm *patternmatcher.PatternMatcher, rel string) bool {
+	if pm == nil {
+		return false
+	}
+	m, _ := pm.MatchesOrParentMatches(rel)
+	return m
+}
+
+// copySources resolves the sources of op in root, as resolveSources does, then leaves out
+// what --exclude excludes and, with --parents, notes the path to keep of each: the path from
+// root, or from the "/./" pivot the source names.
+func copySources(root string, ctx *contextFS, op copyOp, exclude *patternmatcher.PatternMatcher) ([]source, error) {
+	var out []source
+	for _, p := range op.srcs {
+		pivot := ""
+		if op.parents {
+			if parent, _, ok := strings.Cut(p, "/./"); ok {
+				pivot = strings.TrimPrefix(path.Clean("/"+filepath.ToSlash(parent)), "/")
+			}
+		}
+		srcs, err := resolveSources(root, ctx, []string{p})
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range srcs {
+			if excludes(exclude, s.rel) {
+				continue
+			}
+			s.exclude = exclude
+			if op.parents {
+				s.keep = s.rel
+				if pivot != "" {
+					s.keep = strings.TrimPrefix(strings.TrimPrefix(s.rel, pivot), "/")
+				}
+			}
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// verifyChecksum checks ADD --checksum: srcs is one regular file whose content has the digest.
+func verifyChecksum(srcs []source, checksum string) error {
+	want, err := digest.Parse(checksum)
+	if err != nil {
+		return fmt.Errorf("--checksum=%s: %w", checksum, err)
+	}
+	if len(srcs) != 1 || !srcs[0].info.Mode().IsRegular() {
+		return fmt.Errorf("--checksum=%s needs one file as the source", checksum)
+	}
+	f, err := os.Open(srcs[0].host)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if !want.Algorithm().Available() {
+		return fmt.Errorf("--checksum=%s: unknown algorithm", checksum)
+	}
+	h := want.Algorithm().Hash()
+	if _, err := io.Copy(h, f); err != nil {
+		return err
+	}
+	if got := digest.NewDigest(want.Algorithm(), h); got != want {
+		return fmt.Errorf("checksum mismatch: %s is %s, the Dockerfile expects %s", srcs[0].rel, got, want)
+	}
+	return nil
 }
 
 // errNoSource is a source path that names nothing (or only what .dockerignore excludes).
@@ -157,17 +245,19 @@ func (s source) walk(fn func(rel, host string, fi fs.FileInfo) error) error {
 		sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
 		for _, e := range entries {
 			child := path.Join(rel, e.Name())
-			excluded := s.ctx.excluded(path.Join(s.rel, child))
+			ctxExcluded := s.ctx.excluded(path.Join(s.rel, child))
+			copyExcluded := excludes(s.exclude, child)
 			fi, err := e.Info()
 			if err != nil {
 				return err
 			}
-			if !excluded {
+			if !ctxExcluded && !copyExcluded {
 				if err := fn(child, filepath.Join(s.host, child), fi); err != nil {
 					return err
 				}
 			}
-			if fi.IsDir() && (!excluded || s.ctx.descend(path.Join(s.rel, child))) {
+			if fi.IsDir() && (!ctxExcluded || s.ctx.descend(path.Join(s.rel, child))) &&
+				(!copyExcluded || s.exclude.Exclusions()) {
 				if err := walk(child); err != nil {
 					return err
 				}

@@ -25,6 +25,7 @@ func (bd *build) runStage(ctx context.Context, i int) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
+	st.noCache = bd.noCache(i)
 	// ONBUILD triggers of the base image run first, then are dropped, as Docker does.
 	triggers := st.config.OnBuild
 	st.config.OnBuild = nil
@@ -73,6 +74,19 @@ func (bd *build) from(ctx context.Context, i int, label string) (*state, error) 
 	}
 	if base == "scratch" {
 		return &state{config: v1.Config{Env: []string{"PATH=" + defaultPath}}, args: &vars{}}, nil
+	}
+	if nc, ok := bd.opts.contexts[base]; ok {
+		if nc.dir != nil {
+			// A folder as a base, as BuildKit takes one: its files are the root, with no
+			// image config.
+			st := &state{config: v1.Config{Env: []string{"PATH=" + defaultPath}}, args: &vars{}}
+			op := copyOp{name: "FROM", text: "FROM " + base, srcs: []string{"."}, dest: "/", srcCtx: nc.dir}
+			if err := bd.copyFiles(ctx, st, op, label, stage.Location); err != nil {
+				return nil, err
+			}
+			return st, nil
+		}
+		base = nc.image
 	}
 	img, err := bd.image(ctx, base, label)
 	if err != nil {

@@ -34,6 +34,8 @@ type state struct {
 	// steps are the cacheable steps this build ran or found, to record once the stage is
 	// stored.
 	steps []stepRecord
+	// noCache: build.no_cache_filter names the stage, whose steps all run.
+	noCache bool
 }
 
 // layer is one layer of a state.

@@ -11,7 +11,7 @@ import (
 // cached looks a step's key up in the cache. On a hit it gives st the layer the step made
 // before (if it made one), reports the step CACHED and returns true.
 func (bd *build) cached(st *state, key, label string) bool {
-	if bd.spec.NoCache {
+	if bd.spec.NoCache || st.noCache {
 		return false
 	}
 	e, ok := bd.cache.get(key)
