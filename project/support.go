@@ -192,6 +192,31 @@ func (p *Project) CheckSupport(runtime string) error {
 	return &UnsupportedError{Files: p.ComposeFiles, Runtime: runtime, Keys: c.problems}
 }
 
+// CheckBuildSupport is CheckSupport for `comp build`: the build: sections of p's services and
+// the secrets they use.
+func (p *Project) CheckBuildSupport(runtime string) error {
+	c := supportCheck{runtime: runtime}
+	names := p.ServiceNames()
+	sort.Strings(names)
+	secrets := map[string]bool{}
+	for _, name := range names {
+		s := p.Services[name]
+		if s.Build == nil {
+			continue
+		}
+		c.field("services.*.build", "services."+name+".build", reflect.ValueOf(s.Build))
+		for _, sec := range s.Build.Secrets {
+			secrets[sec.Source] = true
+		}
+	}
+	c.walkObjects("secrets", p.Secrets, secrets)
+	if len(c.problems) == 0 {
+		return nil
+	}
+	sort.Strings(c.problems)
+	return &UnsupportedError{Files: p.ComposeFiles, Runtime: runtime, Keys: c.problems}
+}
+
 // supportCheck walks a project's values along the key table and collects what is refused.
 type supportCheck struct {
 	runtime  string

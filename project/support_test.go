@@ -288,3 +288,17 @@ func TestExamplesUseOnlySupportedKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckBuildSupportLooksAtBuildsOnly(t *testing.T) {
+	p := loadYAML(t, "services:\n  web:\n    image: busybox\n    cpu_count: 2\n    build:\n      context: .\n      cache_to: [type=local,dest=/tmp/c]\n  db:\n    image: busybox\n    external_links: [x]\n")
+	err := p.CheckBuildSupport(RuntimeEmbedded)
+	if err == nil || !strings.Contains(err.Error(), "services.web.build.cache_to is not supported") {
+		t.Fatalf("a refused build key: %v", err)
+	}
+	if strings.Contains(err.Error(), "cpu_count") || strings.Contains(err.Error(), "external_links") {
+		t.Errorf("build refuses keys of the containers: %v", err)
+	}
+	if err := loadYAML(t, "services:\n  web:\n    image: busybox\n    cpu_count: 2\n    build: .\n").CheckBuildSupport(RuntimeDocker); err != nil {
+		t.Errorf("a plain build: %v", err)
+	}
+}

@@ -71,6 +71,9 @@ func runBuild(ctx context.Context, g *globalOptions, o *buildOptions, services [
 	}
 	defer rt.Close()
 	// A build the runtime's builder cannot do stops before any other is started.
+	if err := p.CheckBuildSupport(rt.Name()); err != nil {
+		return err
+	}
 	if err := reconcile.CheckBuilds(plan, rt); err != nil {
 		return err
 	}

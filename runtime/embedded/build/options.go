@@ -66,9 +66,6 @@ func checkSpec(spec runtime.BuildSpec) (*options, error) {
 		}
 		opts.ssh[id] = sock
 	}
-	if len(spec.Ulimits) > 0 {
-		return nil, notImplemented("build.ulimits: the embedded builder cannot set resource limits on RUN; remove build.ulimits, or build with --runtime docker")
-	}
 	host := "linux/" + goruntime.GOARCH
 	for _, p := range spec.Platforms {
 		if p != host && p != "linux" {

@@ -212,6 +212,7 @@ func (bd *build) runContainer(ctx context.Context, rootfs string, proc container
 	proc.Stdout, proc.Stderr = out, out
 	cfg := container.Config{ID: id, Rootfs: rootfs, Process: proc, Network: network, Mounts: mounts, Tmpfs: setup.tmpfs}
 	cfg.Resources.ShmSize = bd.spec.ShmSize
+	cfg.Ulimits = bd.spec.Ulimits
 	c, err := bd.Containers.Start(cfg)
 	if err != nil {
 		os.Remove(filepath.Join(stepDir, "container"))

@@ -207,7 +207,6 @@ func TestBuildKeysTheBuilderCannotHonourAreRefused(t *testing.T) {
 		{"platforms", runtime.BuildSpec{Platforms: []string{"linux/s390x"}}, "build.platforms linux/s390x"},
 		{"provenance", runtime.BuildSpec{Provenance: "mode=max"}, "build.provenance:"},
 		{"network", runtime.BuildSpec{Network: "backend"}, "build.network \"backend\""},
-		{"ulimits", runtime.BuildSpec{Ulimits: []runtime.Ulimit{{Name: "nofile", Soft: 1, Hard: 1}}}, "build.ulimits:"},
 		{"isolation", runtime.BuildSpec{Isolation: "hyperv"}, "build.isolation"},
 		{"git context", runtime.BuildSpec{Contexts: map[string]string{"src": "https://github.com/x/y.git"}}, "build.additional_contexts.src:"},
 	} {
@@ -286,5 +285,20 @@ func TestRunSeesExtraHostsShmSizeAndNetwork(t *testing.T) {
 		if b, _ := os.ReadFile(filepath.Join(root, "etc/hosts")); strings.Contains(string(b), "10.1.2.3") {
 			t.Errorf("the image's /etc/hosts keeps the build's extra host")
 		}
+	}
+}
+
+func TestRunHasTheBuildsUlimits(t *testing.T) {
+	f := newFixture(t)
+	df := "FROM busybox\nRUN ulimit -n > /soft && ulimit -Hn > /hard\n"
+	spec := runtime.BuildSpec{Context: buildContext(t, map[string]string{"Dockerfile": df}),
+		Ulimits: []runtime.Ulimit{{Name: "nofile", Soft: 512, Hard: 1024}}}
+	id, _ := f.build(t, spec)
+	root := f.rootfs(t, id)
+	if got := strings.TrimSpace(readFile(t, filepath.Join(root, "soft"))); got != "512" {
+		t.Errorf("ulimit -n in RUN = %s, want 512", got)
+	}
+	if got := strings.TrimSpace(readFile(t, filepath.Join(root, "hard"))); got != "1024" {
+		t.Errorf("ulimit -Hn in RUN = %s, want 1024", got)
 	}
 }
