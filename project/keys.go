@@ -372,11 +372,6 @@ var Keys = map[string]Support{
 	"configs.*.template_driver": refused("config templates are Swarm's: write the file as it should be"),
 }
 
-// pending is the reason of a key comp does not honour yet: what, and what to do meanwhile.
-func pending(what, instead string) string {
-	return what + " is not built yet: " + instead
-}
-
 // swarmOnly is the reason of a Swarm-only deploy key.
 func swarmOnly(key string) string {
 	return "deploy." + key + " is for Swarm services, which comp does not make: remove it"
