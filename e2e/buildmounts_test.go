@@ -166,7 +166,7 @@ services:
 				"Dockerfile": "FROM " + os.Getenv(e2e.RegistryEnv) + "/busybox:latest\n",
 			})
 			r := p.Comp("up", "-d")
-			if r.ExitCode == 0 || !strings.Contains(r.Stderr, `service "app"`) || !strings.Contains(r.Stderr, "build.cache_to") ||
+			if r.ExitCode == 0 || !strings.Contains(r.Stderr, "services.app.build.cache_to") ||
 				!strings.Contains(r.Stderr, "remove") {
 				t.Errorf("up with build.cache_to: exit %d, want a refusal naming the service, build.cache_to and what to do:\n%s", r.ExitCode, r.Stderr)
 			}
