@@ -258,16 +258,7 @@ func requireRefusedUp(t *testing.T, p *e2e.Project, says ...string) {
 			t.Errorf("up -d: stderr does not say %q:\n%s", s, r.Stderr)
 		}
 	}
-	if cs := p.PS(true); len(cs) != 0 {
-		t.Errorf("the refused up created containers: %+v", cs)
-	}
-	if p.Runtime == "docker" {
-		for _, kind := range []string{"container", "network", "volume"} {
-			if objs := dockerLabelled(t, kind, p.Name); len(objs) != 0 {
-				t.Errorf("the refused up created %ss %q", kind, objs)
-			}
-		}
-	}
+	requireNothingCreated(t, p, "the refused up")
 }
 
 // waitForLogLines waits until service's output holds each of lines.

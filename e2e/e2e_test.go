@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -543,19 +545,7 @@ services:
   b: {image: "${REGISTRY}/busybox:latest"}
   c: {image: "${REGISTRY}/busybox:latest"}
 `)
-			if cs := p.PS(true); len(cs) != 0 {
-				t.Errorf("rejected ups created containers: %+v", cs)
-			}
-			if out := p.MustComp("volume", "ls").Stdout; strings.Contains(out, p.Name) {
-				t.Errorf("rejected ups created volumes:\n%s", out)
-			}
-			if p.Runtime == "docker" {
-				for _, kind := range []string{"container", "network", "volume"} {
-					if objs := dockerLabelled(t, kind, p.Name); len(objs) != 0 {
-						t.Errorf("rejected ups created %ss %q", kind, objs)
-					}
-				}
-			}
+			requireNothingCreated(t, p, "rejected ups")
 		},
 	},
 	{
@@ -844,6 +834,31 @@ func waitStarts(t *testing.T, follow *e2e.Process, n int) {
 }
 
 // dockerLabelled lists the docker objects of kind ("container", "network", "volume") carrying
+// requireNothingCreated fails the test if p has a container, volume or network (what says
+// after which up).
+func requireNothingCreated(t *testing.T, p *e2e.Project, what string) {
+	t.Helper()
+	if cs := p.PS(true); len(cs) != 0 {
+		t.Errorf("%s: containers were created: %+v", what, cs)
+	}
+	if out := p.MustComp("volume", "ls").Stdout; strings.Contains(out, p.Name) {
+		t.Errorf("%s: a volume was created:\n%s", what, out)
+	}
+	switch p.Runtime {
+	case "docker":
+		for _, kind := range []string{"container", "network", "volume"} {
+			if objs := dockerLabelled(t, kind, p.Name); len(objs) != 0 {
+				t.Errorf("%s: %ss were created: %q", what, kind, objs)
+			}
+		}
+	case "embedded":
+		nets, _ := os.ReadFile(filepath.Join(e2e.StateRoot, "networks", "networks.json"))
+		if strings.Contains(string(nets), p.Name) {
+			t.Errorf("%s: a network was created: %s", what, nets)
+		}
+	}
+}
+
 // the project label.
 func dockerLabelled(t *testing.T, kind, project string) []string {
 	t.Helper()

@@ -208,19 +208,7 @@ services:
 			}
 
 			p.Write("services:\n" + servicesOnly(len(refusedKeyCases)))
-			if cs := p.PS(true); len(cs) != 0 {
-				t.Errorf("refused ups created containers: %+v", cs)
-			}
-			if out := p.MustComp("volume", "ls").Stdout; strings.Contains(out, p.Name) {
-				t.Errorf("refused ups created volumes:\n%s", out)
-			}
-			if p.Runtime == "docker" {
-				for _, kind := range []string{"container", "network", "volume"} {
-					if objs := dockerLabelled(t, kind, p.Name); len(objs) != 0 {
-						t.Errorf("refused ups created %ss %q", kind, objs)
-					}
-				}
-			}
+			requireNothingCreated(t, p, "refused ups")
 		},
 	})
 }

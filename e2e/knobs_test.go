@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -198,19 +197,7 @@ volumes:
 			if r.ExitCode == 0 || !strings.Contains(r.Stderr, says) || !strings.Contains(r.Stderr, "web") {
 				t.Fatalf("up: exit %d, want an error naming web and saying %q:\n%s", r.ExitCode, says, r)
 			}
-			if cs := p.PS(true); len(cs) != 0 {
-				t.Errorf("containers were created: %+v", cs)
-			}
-			if out := p.MustComp("volume", "ls").Stdout; strings.Contains(out, p.Name) {
-				t.Errorf("a volume was created:\n%s", out)
-			}
-			if p.Runtime == "docker" {
-				if nets, _ := e2e.DockerLines("network", "ls", "-q", "--filter", "label="+e2e.ProjectLabel+"="+p.Name); len(nets) > 0 {
-					t.Errorf("networks were created: %q", nets)
-				}
-			} else if nets, _ := os.ReadFile(filepath.Join(e2e.StateRoot, "networks", "networks.json")); strings.Contains(string(nets), p.Name) {
-				t.Errorf("a network was created: %s", nets)
-			}
+			requireNothingCreated(t, p, "up with "+knob)
 		},
 	},
 	{

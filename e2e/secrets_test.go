@@ -256,28 +256,3 @@ func writeProjectFile(t *testing.T, p *e2e.Project, name, content string, mode o
 		t.Fatal(err)
 	}
 }
-
-// requireNothingCreated fails the test if p has a container, volume or network (what says
-// after which up).
-func requireNothingCreated(t *testing.T, p *e2e.Project, what string) {
-	t.Helper()
-	if cs := p.PS(true); len(cs) != 0 {
-		t.Errorf("%s: containers were created: %+v", what, cs)
-	}
-	if out := p.MustComp("volume", "ls").Stdout; strings.Contains(out, p.Name) {
-		t.Errorf("%s: a volume was created:\n%s", what, out)
-	}
-	switch p.Runtime {
-	case "docker":
-		for _, kind := range []string{"container", "network", "volume"} {
-			if objs := dockerLabelled(t, kind, p.Name); len(objs) != 0 {
-				t.Errorf("%s: %ss were created: %q", what, kind, objs)
-			}
-		}
-	case "embedded":
-		nets, _ := os.ReadFile(filepath.Join(e2e.StateRoot, "networks", "networks.json"))
-		if strings.Contains(string(nets), p.Name) {
-			t.Errorf("%s: a network was created: %s", what, nets)
-		}
-	}
-}
