@@ -113,17 +113,23 @@ func (r *Runtime) buildImage(ctx context.Context, spec runtime.BuildSpec, progre
 	if err != nil {
 		return "", err
 	}
-	if id == "" && len(spec.Tags) > 0 {
+	return r.builtImageID(ctx, id, spec)
+}
+
+// builtImageID is the ID of the image a build made: the one its output reported, else that of
+// its first tag (an engine that reports none).
+func (r *Runtime) builtImageID(ctx context.Context, reported string, spec runtime.BuildSpec) (string, error) {
+	if reported != "" {
+		return reported, nil
+	}
+	if len(spec.Tags) > 0 {
 		img, err := r.InspectImage(ctx, spec.Tags[0])
 		if err != nil {
 			return "", err
 		}
-		id = img.ID
+		return img.ID, nil
 	}
-	if id == "" {
-		return "", errors.New("the engine reported no image ID")
-	}
-	return id, nil
+	return "", errors.New("the engine reported no image ID")
 }
 
 // buildArgs resolves the build arguments: a nil value takes the variable from the environment,

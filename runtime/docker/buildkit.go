@@ -247,17 +247,7 @@ func (r *Runtime) buildWithBuildKit(ctx context.Context, spec runtime.BuildSpec,
 	if err != nil {
 		return "", err
 	}
-	if id == "" && len(spec.Tags) > 0 {
-		img, err := r.InspectImage(ctx, spec.Tags[0])
-		if err != nil {
-			return "", err
-		}
-		id = img.ID
-	}
-	if id == "" {
-		return "", errors.New("the engine reported no image ID")
-	}
-	return id, nil
+	return r.builtImageID(ctx, id, spec)
 }
 
 // filteredFS is the context folder as the build may see it: without what the .dockerignore
