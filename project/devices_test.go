@@ -1,7 +1,6 @@
 package project
 
 import (
-	"context"
 	"reflect"
 	"testing"
 
@@ -34,15 +33,7 @@ services:
     image: busybox
     gpus: all
 `)
-	p, err := Load(context.Background(), Options{Files: []string{path}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, _ := p.GetService("app")
-	spec, err := p.ContainerSpec(app, ContainerOptions{Number: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	spec := firstSpec(t, path, "app")
 	wantDevices := []runtime.DeviceMapping{
 		{Source: "/dev/null", Target: "/dev/mynull", Permissions: "rwm"},
 		{Source: "/dev/zero", Target: "/dev/zero", Permissions: "rwm"},
@@ -66,8 +57,7 @@ services:
 		t.Errorf("device requests = %+v\nwant %+v", spec.DeviceRequests, wantRequests)
 	}
 
-	all, _ := p.GetService("all")
-	spec, _ = p.ContainerSpec(all, ContainerOptions{Number: 1})
+	spec = firstSpec(t, path, "all")
 	want := []runtime.DeviceRequest{{Key: "gpus", Count: runtime.CountAll, Capabilities: []string{"gpu"}}}
 	if spec.Devices != nil || !reflect.DeepEqual(spec.DeviceRequests, want) {
 		t.Errorf("gpus: all gives devices %+v, requests %+v; want none and %+v", spec.Devices, spec.DeviceRequests, want)

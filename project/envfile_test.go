@@ -68,15 +68,7 @@ services:
 	writeFile(t, dir, "raw.env", "# a comment\nQUOTED=\"kept\"\nDOLLAR=${NOT_EXPANDED}\n  SPACES=  both ends  \nFROM_HOST\n")
 	writeFile(t, dir, "dotenv.env", "PARSED=\"unquoted\"\n")
 	t.Setenv("FROM_HOST", "host value")
-	p, err := Load(context.Background(), Options{Files: []string{path}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	web, _ := p.GetService("web")
-	spec, err := p.ContainerSpec(web, ContainerOptions{Number: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	spec := firstSpec(t, path, "web")
 	for _, want := range []string{`QUOTED="kept"`, "DOLLAR=${NOT_EXPANDED}", "SPACES=  both ends  ", "FROM_HOST=host value", "PARSED=unquoted"} {
 		if !slices.Contains(spec.Env, want) {
 			t.Errorf("env %q lacks %q", spec.Env, want)
@@ -93,15 +85,7 @@ services:
     labels: {team: from-compose}
 `)
 	writeFile(t, filepath.Dir(path), "web.labels", "team=from-file\ntier=backend\n")
-	p, err := Load(context.Background(), Options{Files: []string{path}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	web, _ := p.GetService("web")
-	spec, err := p.ContainerSpec(web, ContainerOptions{Number: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	spec := firstSpec(t, path, "web")
 	if spec.Labels["tier"] != "backend" || spec.Labels["team"] != "from-compose" {
 		t.Errorf("labels %v: want tier=backend from the file, team=from-compose (labels: wins)", spec.Labels)
 	}

@@ -1,7 +1,6 @@
 package project
 
 import (
-	"context"
 	"reflect"
 	"testing"
 
@@ -23,15 +22,7 @@ services:
     pre_stop:
       - command: ["sh", "-c", "echo bye"]
 `)
-	p, err := Load(context.Background(), Options{Files: []string{path}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	web, _ := p.GetService("web")
-	spec, err := p.ContainerSpec(web, ContainerOptions{Number: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	spec := firstSpec(t, path, "web")
 	wantPost := []runtime.Hook{
 		{Command: []string{"sh", "-c", "echo started > /tmp/started"}, User: "root", Privileged: true,
 			WorkingDir: "/tmp", Env: []string{"A=1", "B=2"}},

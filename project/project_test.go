@@ -26,6 +26,24 @@ func write(t *testing.T, yaml string) string {
 	return path
 }
 
+// firstSpec loads the compose file at path and returns the spec of service's first container.
+func firstSpec(t *testing.T, path, service string) runtime.ContainerSpec {
+	t.Helper()
+	p, err := Load(context.Background(), Options{Files: []string{path}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := p.GetService(service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := p.ContainerSpec(s, ContainerOptions{Number: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec
+}
+
 func TestLoadRefusesBadInput(t *testing.T) {
 	cases := []struct {
 		name string
@@ -274,15 +292,7 @@ services:
       device_read_bps: [{path: /dev/vda, rate: 1mb}]
       device_write_iops: [{path: /dev/vda, rate: 100}]
 `)
-	p, err := Load(context.Background(), Options{Files: []string{path}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	web, _ := p.GetService("web")
-	s, err := p.ContainerSpec(web, ContainerOptions{Number: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := firstSpec(t, path, "web")
 	if s.UTS != "host" || s.Cgroup != "private" || s.CgroupParent != "/tenant" || s.OomScoreAdj == nil || *s.OomScoreAdj != 500 ||
 		!slices.Equal(s.GroupAdd, []string{"nobody", "1234"}) || !slices.Equal(s.DeviceCgroupRules, []string{"c 1:3 mr"}) ||
 		s.UsernsMode != "host" || s.StorageOpt["size"] != "1G" || s.OCIRuntime != "runc" || s.Annotations["a"] != "b" ||
@@ -304,6 +314,10 @@ services:
 		t.Errorf("blkio = %+v", b)
 	}
 
+	p, err := Load(context.Background(), Options{Files: []string{path}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	plain, _ := p.ContainerSpec(types.ServiceConfig{Name: "x", ContainerSpec: types.ContainerSpec{Image: "busybox"}}, ContainerOptions{Number: 1})
 	if plain.OomScoreAdj != nil || plain.Resources.MemorySwappiness != nil || !plain.Resources.Blkio.IsZero() {
 		t.Errorf("a service without knobs sets some: %+v", plain)
