@@ -834,6 +834,20 @@ func waitStarts(t *testing.T, follow *e2e.Process, n int) {
 }
 
 // dockerLabelled lists the docker objects of kind ("container", "network", "volume") carrying
+// downLeavesNothing runs `down -v` and fails the test if the embedded runtime still holds
+// anything of the containers ids names (mounts, cgroups, folders, libcontainer state); the
+// docker runtime's leftovers are the engine's, checked by label.
+func downLeavesNothing(t *testing.T, p *e2e.Project, ids ...string) {
+	t.Helper()
+	p.MustComp("down", "-v", "-t", "1")
+	if p.Runtime == "embedded" {
+		if left := e2e.EmbeddedLeftovers(ids); len(left) > 0 {
+			t.Errorf("down left behind:\n%s", strings.Join(left, "\n"))
+		}
+	}
+	requireNothingCreated(t, p, "after down")
+}
+
 // requireNothingCreated fails the test if p has a container, volume or network (what says
 // after which up).
 func requireNothingCreated(t *testing.T, p *e2e.Project, what string) {

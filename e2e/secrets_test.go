@@ -3,8 +3,10 @@ package e2e_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -114,6 +116,7 @@ var secretsScenarios = []scenario{
 			}
 
 			before := ids(t, p.PS(false), 1)
+			made := slices.Collect(maps.Values(before))
 			again := p.MustComp("up", "-d")
 			if after := ids(t, p.PS(false), 1); fmt.Sprint(after) != fmt.Sprint(before) {
 				t.Errorf("a second up recreated the container: %v, then %v", before, after)
@@ -127,6 +130,9 @@ var secretsScenarios = []scenario{
 			if got := exec("cat /app_conf"); got != "listen 9090" {
 				t.Errorf("after the config changed: cat /app_conf = %q, want listen 9090", got)
 			}
+			made = append(made, slices.Collect(maps.Values(ids(t, p.PS(false), 1)))...)
+			// The files comp wrote for the containers go with them.
+			defer downLeavesNothing(t, p, made...)
 
 			for _, r := range []e2e.Result{up, again, changed} {
 				for _, secret := range []string{dbPassword, apiKey} {
